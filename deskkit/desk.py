@@ -1,0 +1,131 @@
+"""The object analysts work with: a store plus who is looking, with one method per metric."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from deskkit.filters import Period, PresetName, Scope, Viewer
+from deskkit.metrics.pipeline_flow import PipelineFlow, pipeline_flow
+from deskkit.store import Store, open_store
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Desk", "PeriodLike", "open"]
+
+#: A period: a Period, a preset name, or a (first_day, last_day) pair of dates (both included).
+PeriodLike = Period | PresetName | tuple[_dt.date, _dt.date]
+
+DEMO_DEALS = 20_000
+DEMO_SEED = 7
+
+
+@dataclass(frozen=True)
+class Desk:
+    """A store seen by one viewer. Every metric method takes the desktop's filters: a period,
+    and a scope given as ``user=`` or ``department=`` (id or name)."""
+
+    store: Store
+    viewer: Viewer = field(default_factory=Viewer)
+    #: Fixed "now" (for reproducible views and tests); None follows the clock.
+    now: _dt.datetime | None = None
+
+    def __repr__(self) -> str:
+        return f"Desk({self.store.source!r}, viewer={self.viewer.user_id})"
+
+    # Filters ------------------------------------------------------------------------------
+
+    @property
+    def timezone(self) -> str:
+        return self.store.account.timezone
+
+    @property
+    def currency(self) -> str:
+        return self.store.account.currency
+
+    def period(
+        self,
+        period: PeriodLike = "month",
+        *,
+        start: _dt.date | None = None,
+        end: _dt.date | None = None,
+    ) -> Period:
+        """Resolve a period in the account's time zone (``start``/``end`` make a custom one)."""
+        if start is not None or end is not None:
+            if start is None or end is None:
+                raise ValueError("a custom period needs both start and end")
+            return Period.between(start, end, timezone=self.timezone, now=self.now)
+        if isinstance(period, Period):
+            return period
+        if isinstance(period, tuple):
+            return Period.between(*period, timezone=self.timezone, now=self.now)
+        return Period.preset(period, timezone=self.timezone, now=self.now)
+
+    def as_viewer(self, user_id: int | None) -> Desk:
+        """The same store as seen by ``user_id`` (their deal rights apply to every metric)."""
+        return replace(self, viewer=Viewer(user_id))
+
+    def at(self, now: _dt.datetime | None) -> Desk:
+        """The same desk looked at a fixed moment."""
+        return replace(self, now=now)
+
+    # Dimensions ---------------------------------------------------------------------------
+
+    def pipelines(self) -> pd.DataFrame:
+        return self.store.pipelines
+
+    def stages(self, pipeline: int | str | None = None) -> pd.DataFrame:
+        from deskkit.metrics.pipeline_flow import PipelineLine
+
+        line = PipelineLine.of(self.store, pipeline)
+        st = self.store.stages
+        return st.loc[st["pipeline_id"] == line.pipeline_id].reset_index(drop=True)
+
+    def users(self) -> pd.DataFrame:
+        return self.store.users
+
+    def departments(self) -> pd.DataFrame:
+        return self.store.groups
+
+    # Metrics ------------------------------------------------------------------------------
+
+    def pipeline_flow(
+        self,
+        period: PeriodLike = "month",
+        pipeline: int | str | None = None,
+        *,
+        user: int | str | None = None,
+        department: int | str | None = None,
+    ) -> PipelineFlow:
+        """The "sales analysis" widget for one pipeline (default: the main one)."""
+        return pipeline_flow(
+            self.store, self.period(period), pipeline, Scope(user, department), self.viewer
+        )
+
+
+def open(  # noqa: A001 - deskkit.open mirrors ibis.connect / io.open on purpose
+    target: Any = None,
+    *,
+    viewer: int | None = None,
+    now: _dt.datetime | None = None,
+) -> Desk:
+    """Open a deskkit store and return the :class:`Desk` to compute metrics on.
+
+    Parameters
+    ----------
+    target
+        Omitted: the demo account, generated on first use and cached under the data folder.
+        Otherwise a ``.duckdb`` file, a folder of Parquet files named after the tables, an Ibis
+        connection URL, or a connected Ibis backend.
+    viewer
+        The user looking; their deal rights restrict every query. None = unrestricted.
+    now
+        A fixed "now" for reproducible views.
+    """
+    if target is None:
+        from deskkit.connectors.demo import cached_demo
+
+        target = cached_demo(deals=DEMO_DEALS, seed=DEMO_SEED)
+    return Desk(open_store(target), Viewer(viewer), now)

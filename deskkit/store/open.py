@@ -1,0 +1,169 @@
+"""Open a deskkit store on any Ibis backend: a DuckDB file, a folder of Parquet files, a
+connection URL or a connected backend."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import ibis
+from ibis.backends import BaseBackend
+
+from deskkit.store.schema import SCHEMA
+from deskkit.store.validate import SchemaError, check_schema
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    import pandas as pd
+
+__all__ = ["Account", "Store", "open_store"]
+
+# Optional backends and the extra that installs each one.
+_EXTRAS = {
+    "postgres": "postgres",
+    "postgresql": "postgres",
+    "clickhouse": "clickhouse",
+    "bigquery": "bigquery",
+    "pyspark": "pyspark",
+    "snowflake": "snowflake",
+    "mysql": "mysql",
+    "trino": "trino",
+}
+
+
+@dataclass(frozen=True)
+class Account:
+    """Account settings every metric needs: the time zone makes periods exact."""
+
+    name: str
+    subdomain: str
+    timezone: str
+    currency: str
+    week_start: str
+
+
+class Store:
+    """The deskkit tables on one Ibis backend.
+
+    ``table(name)`` returns an Ibis table expression (never a DataFrame); small dimension
+    tables (users, groups, pipelines, stages) are also offered as cached DataFrames because every
+    filter needs them to resolve names.
+    """
+
+    def __init__(self, backend: BaseBackend, tables: dict[str, ir.Table], source: str) -> None:
+        self.backend = backend
+        self.source = source
+        self._tables = tables
+
+    def __repr__(self) -> str:
+        return f"Store({self.source!r}, backend={self.backend.name!r})"
+
+    def table(self, name: str) -> ir.Table:
+        """The Ibis table ``name`` of the schema."""
+        try:
+            return self._tables[name]
+        except KeyError:
+            raise KeyError(f"no table {name!r} in the deskkit schema") from None
+
+    @cached_property
+    def account(self) -> Account:
+        row = self.table("account").limit(1).to_pandas()
+        if row.empty:
+            raise SchemaError(self.source, [])  # pragma: no cover - validated on open
+        r = row.iloc[0]
+        return Account(
+            name=str(r["name"]),
+            subdomain=str(r["subdomain"]),
+            timezone=str(r["timezone"] or "UTC"),
+            currency=str(r["currency"] or ""),
+            week_start=str(r["week_start"] or "monday"),
+        )
+
+    def _small(self, name: str, order: list[str]) -> pd.DataFrame:
+        return self.table(name).order_by(order).to_pandas()
+
+    @cached_property
+    def users(self) -> pd.DataFrame:
+        return self._small("users", ["user_id"])
+
+    @cached_property
+    def groups(self) -> pd.DataFrame:
+        return self._small("groups", ["group_id"])
+
+    @cached_property
+    def pipelines(self) -> pd.DataFrame:
+        return self._small("pipelines", ["sort", "pipeline_id"])
+
+    @cached_property
+    def stages(self) -> pd.DataFrame:
+        return self._small("stages", ["pipeline_id", "sort", "stage_id"])
+
+
+def _normalise(table: ir.Table) -> ir.Table:
+    """Make time-zone-aware timestamps plain UTC timestamps, as the schema declares."""
+    casts = {
+        name: table[name].cast("timestamp")
+        for name, dtype in table.schema().items()
+        if dtype.is_timestamp() and dtype.timezone is not None
+    }
+    return table.mutate(**casts) if casts else table
+
+
+def _connect(target: Any) -> tuple[BaseBackend, dict[str, ir.Table], str]:
+    if isinstance(target, BaseBackend):
+        names = set(target.list_tables())
+        return target, {t: target.table(t) for t in SCHEMA if t in names}, repr(target)
+    text = os.fspath(target)
+    if "://" in text:
+        scheme = text.split("://", 1)[0].lower()
+        try:
+            backend = ibis.connect(text)
+        except (ImportError, ModuleNotFoundError, AttributeError) as exc:
+            extra = _EXTRAS.get(scheme, scheme)
+            raise ImportError(
+                f"opening a {scheme!r} store needs the Ibis {scheme} backend: "
+                f"pip install 'deskkit[{extra}]' (or 'ibis-framework[{extra}]')"
+            ) from exc
+        names = set(backend.list_tables())
+        # Never echo the URL: it may carry a password.
+        return backend, {t: backend.table(t) for t in SCHEMA if t in names}, f"{scheme} store"
+    path = Path(text).expanduser()
+    if path.is_dir():
+        backend = ibis.duckdb.connect()
+        tables = {}
+        for name in SCHEMA:
+            files = [path / f"{name}.parquet", path / name]
+            found = next((f for f in files if f.exists()), None)
+            if found is not None:
+                pattern = str(found / "*.parquet") if found.is_dir() else str(found)
+                tables[name] = backend.read_parquet(pattern, table_name=name)
+        return backend, tables, str(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no deskkit store at {path}")
+    backend = ibis.duckdb.connect(str(path), read_only=True)
+    names = set(backend.list_tables())
+    return backend, {t: backend.table(t) for t in SCHEMA if t in names}, str(path)
+
+
+def open_store(target: Any = None) -> Store:
+    """Open and validate a store.
+
+    Parameters
+    ----------
+    target
+        A ``.duckdb`` file, a folder of Parquet files named after the tables, an Ibis connection
+        URL (``postgres://…``, ``duckdb://…``) or an already connected Ibis backend.
+
+    Raises
+    ------
+    SchemaError
+        Listing every missing table, missing column and wrong type at once.
+    """
+    backend, tables, source = _connect(target)
+    issues = check_schema({name: t.schema() for name, t in tables.items()})
+    if issues:
+        raise SchemaError(source, issues)
+    return Store(backend, {n: _normalise(t) for n, t in tables.items()}, source)
