@@ -12,6 +12,13 @@ import pandas as pd
 from deskkit.store import SCHEMA, open_store
 
 UTC = dt.UTC
+_DUCK = {
+    "int64": "BIGINT",
+    "string": "VARCHAR",
+    "float64": "DOUBLE",
+    "boolean": "BOOLEAN",
+    "timestamp": "TIMESTAMP",
+}
 
 # Pipeline 1: unsorted 10, open 11 A, 12 B, 13 C, won 142, lost 143.
 # Pipeline 2: unsorted 20, open 21 X, 22 Y, won 142, lost 143.
@@ -145,7 +152,16 @@ class AccountBuilder:
 
     def open(self):
         """Load the rows into an in-memory DuckDB and open it as a store."""
-        con = ibis.duckdb.connect()
+        return open_store(self.write(ibis.duckdb.connect()))
+
+    def write(self, con: Any) -> Any:
+        """Create every schema table on an Ibis DuckDB connection and fill it."""
+        raw = con.con  # plain DuckDB: 27 CREATE+INSERTs through Ibis would take a second
         for name, frame in self.frames().items():
-            con.create_table(name, obj=ibis.memtable(frame, schema=SCHEMA[name]), schema=None)
-        return open_store(con)
+            cols = ", ".join(f'"{c}" {_DUCK[str(t)]}' for c, t in SCHEMA[name].items())
+            raw.execute(f'CREATE OR REPLACE TABLE "{name}" ({cols})')
+            if len(frame):
+                raw.register("_rows", frame)
+                raw.execute(f'INSERT INTO "{name}" SELECT * FROM _rows')
+                raw.unregister("_rows")
+        return con

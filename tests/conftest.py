@@ -1,0 +1,8 @@
+"""Shared test configuration: tests import the tiny-account builder from tests/accounts.py."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
