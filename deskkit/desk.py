@@ -125,7 +125,7 @@ def open(  # noqa: A001 - deskkit.open mirrors ibis.connect / io.open on purpose
         A fixed "now" for reproducible views.
     """
     if target is None:
-        from deskkit.connectors.demo import cached_demo
+        from deskkit.connectors.demo.cache import cached_demo
 
         target = cached_demo(deals=DEMO_DEALS, seed=DEMO_SEED)
     return Desk(open_store(target), Viewer(viewer), now)

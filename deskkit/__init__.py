@@ -1,0 +1,32 @@
+"""deskkit: the amoCRM/Kommo sales desktop as an open analytics workbench.
+
+>>> import deskkit
+>>> desk = deskkit.open()                      # the demo account   # doctest: +SKIP
+>>> desk.pipeline_flow("month").stages         # a pandas DataFrame # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from deskkit.desk import Desk, open
+from deskkit.filters import Period, Scope, Viewer
+from deskkit.metrics.pipeline_flow import PipelineFlow
+from deskkit.store import SchemaError, Store, open_store
+
+__version__ = "0.1.0"
+
+__all__ = (
+    "Desk",
+    "Period",
+    "PipelineFlow",
+    "SchemaError",
+    "Scope",
+    "Store",
+    "Viewer",
+    "__version__",
+    "open",
+    "open_store",
+)
+
+
+def __dir__() -> list[str]:
+    return list(__all__)

@@ -1,0 +1,119 @@
+"""The ``deskkit`` command: generate the demo account, serve the desktop, print a metric."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+__all__ = ["main", "voila_command"]
+
+NOTEBOOK = Path("notebooks") / "desk.ipynb"
+
+
+def voila_command(notebook: Path = NOTEBOOK, port: int = 8866, ip: str = "127.0.0.1") -> list[str]:
+    """The Voilà command line the desktop is served with (settings in ``voila.json``)."""
+    return [
+        sys.executable,
+        "-m",
+        "voila",
+        str(notebook),
+        f"--port={port}",
+        f"--Voila.ip={ip}",
+        "--no-browser",
+        # Repeated here so that serving does not depend on the working directory's voila.json.
+        "--strip_sources=True",
+        "--preheat_kernel=True",
+        "--pool_size=1",
+        "--MappingKernelManager.cull_idle_timeout=300",
+        "--MappingKernelManager.cull_interval=60",
+        "--show_tracebacks=False",
+    ]
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from deskkit.connectors.demo.cache import cached_demo
+    from deskkit.connectors.demo.generate import generate
+
+    as_of = dt.date.fromisoformat(args.as_of) if args.as_of else None
+    if args.out:
+        path = generate(args.out, deals=args.deals, seed=args.seed, as_of=as_of, progress=True)
+    else:
+        path = cached_demo(deals=args.deals, seed=args.seed, as_of=as_of, progress=True)
+    print(path)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from deskkit.connectors.demo.cache import cached_demo
+
+    env = dict(os.environ)
+    if args.store:
+        env["DESKKIT_STORE"] = args.store
+    else:
+        # Generate before Voilà starts, so the first page view does not wait for it.
+        cached_demo(progress=True)
+    cmd = voila_command(Path(args.notebook), args.port)
+    print(f"deskkit: serving the desktop at http://127.0.0.1:{args.port}/", flush=True)
+    return subprocess.call(cmd, env=env)
+
+
+def _flow(args: argparse.Namespace) -> int:
+    import deskkit
+
+    desk = deskkit.open(args.store)
+    period = (
+        (dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end))
+        if args.start
+        else args.period
+    )
+    r = desk.pipeline_flow(period, args.pipeline, user=args.user, department=args.department)
+    print(f"{r.pipeline} · {r.period.label} · {desk.currency}")
+    print(r.stages.to_string(index=False))
+    print(
+        f"new {r.new} · won {r.won} ({r.won_budget:,.0f}) · lost {r.lost_total} "
+        f"({r.lost_budget:,.0f})"
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="deskkit", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="generate the demo account (deterministic)")
+    demo.add_argument("--deals", type=int, default=20_000)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--as-of", help="last day of the history, YYYY-MM-DD (default: today)")
+    demo.add_argument("--out", help="DuckDB file to write (default: the demo cache)")
+    demo.set_defaults(run=_demo)
+
+    serve = sub.add_parser("serve", help="serve the desktop with Voilà")
+    serve.add_argument("--store", help="store to show (default: the demo account)")
+    serve.add_argument("--port", type=int, default=8866)
+    serve.add_argument("--notebook", default=str(NOTEBOOK))
+    serve.set_defaults(run=_serve)
+
+    flow = sub.add_parser("flow", help="print the pipeline flow")
+    flow.add_argument("--store", help="store to read (default: the demo account)")
+    flow.add_argument("--period", default="month")
+    flow.add_argument("--start", help="custom range first day, YYYY-MM-DD")
+    flow.add_argument("--end", help="custom range last day, YYYY-MM-DD")
+    flow.add_argument("--pipeline")
+    flow.add_argument("--user")
+    flow.add_argument("--department")
+    flow.set_defaults(run=_flow)
+
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (ValueError, FileNotFoundError, PermissionError) as exc:
+        print(f"deskkit: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
