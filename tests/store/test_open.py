@@ -1,0 +1,126 @@
+"""Opening stores: every kind of target, and one readable error listing every schema problem."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import ibis
+import pytest
+from accounts import AccountBuilder
+
+import deskkit
+from deskkit.store import SCHEMA, SchemaError, open_store
+
+MARCH = (dt.date(2026, 3, 1), dt.date(2026, 3, 31))
+NOW = dt.datetime(2026, 4, 15, tzinfo=dt.UTC)
+
+
+def small_account() -> AccountBuilder:
+    b = AccountBuilder(timezone="Europe/Moscow")
+    b.deal(1, "2026-02-10", 11, price=10, moves=[("2026-03-05", 13)])
+    b.deal(2, "2026-02-10", 12, price=20, moves=[("2026-03-06", 142)])
+    return b
+
+
+def flow_numbers(desk: deskkit.Desk) -> tuple:
+    r = desk.pipeline_flow(MARCH)
+    return tuple(r.stages["deals"]), tuple(r.stages["net_in"]), r.won, r.won_budget
+
+
+@pytest.fixture
+def duckdb_file(tmp_path):
+    path = tmp_path / "crm.duckdb"
+    con = ibis.duckdb.connect(str(path))
+    small_account().write(con)
+    con.disconnect()
+    return path
+
+
+def test_duckdb_file_and_url_give_the_same_numbers(duckdb_file):
+    by_path = deskkit.open(duckdb_file, now=NOW)
+    assert by_path.timezone == "Europe/Moscow" and by_path.currency == "RUB"
+    # Deal 1 skips A->C (+1 at B and C), deal 2 jumps B->won (+1 at C and won).
+    expected = ((0, 0, 1, 1), (0, 1, 2, 1), 1, 20.0)
+    assert flow_numbers(by_path) == expected
+    # DuckDB refuses a second, differently configured connection to one file in one process.
+    by_path.store.backend.disconnect()
+    by_url = deskkit.open(f"duckdb://{duckdb_file}", now=NOW)
+    assert flow_numbers(by_url) == expected
+
+
+def test_parquet_folder(tmp_path):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    for name, frame in small_account().frames().items():
+        # One table as a folder of part files, the rest as single files.
+        if name == "deal_moves":
+            (folder / name).mkdir()
+            ibis.memtable(frame, schema=SCHEMA[name]).to_parquet(folder / name / "part-0.parquet")
+        else:
+            ibis.memtable(frame, schema=SCHEMA[name]).to_parquet(folder / f"{name}.parquet")
+    desk = deskkit.open(folder, now=NOW)
+    assert flow_numbers(desk) == ((0, 0, 1, 1), (0, 1, 2, 1), 1, 20.0)
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    con = ibis.duckdb.connect()
+    small_account().write(con)
+    raw = con.con
+    raw.execute("DROP TABLE nps")
+    raw.execute("DROP TABLE tags")
+    raw.execute("ALTER TABLE deals DROP COLUMN price")
+    raw.execute("ALTER TABLE users DROP COLUMN deal_access")
+    raw.execute('ALTER TABLE deal_moves ALTER COLUMN "at" TYPE VARCHAR')
+    with pytest.raises(SchemaError) as info:
+        open_store(con)
+    message = str(info.value)
+    for expected in [
+        "5 problems",
+        "nps: missing table",
+        "tags: missing table",
+        "deals.price: missing column (expected float64)",
+        "users.deal_access: missing column",
+        "deal_moves.at: wrong type string (expected timestamp)",
+    ]:
+        assert expected in message
+    assert len(info.value.issues) == 5
+
+
+def test_compatible_types_are_accepted():
+    # int32 ids, a timestamp with a time zone: fine (normalised to UTC on open).
+    con = ibis.duckdb.connect()
+    small_account().write(con)
+    raw = con.con
+    raw.execute("ALTER TABLE deals ALTER COLUMN responsible_user_id TYPE INTEGER")
+    raw.execute("SET TimeZone = 'UTC'")
+    raw.execute('ALTER TABLE deal_moves ALTER COLUMN "at" TYPE TIMESTAMPTZ')
+    desk = deskkit.Desk(open_store(con), now=NOW)
+    assert desk.store.table("deal_moves").schema()["at"].timezone is None
+    assert flow_numbers(desk) == ((0, 0, 1, 1), (0, 1, 2, 1), 1, 20.0)
+
+
+def test_missing_file_and_missing_backend_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no deskkit store at"):
+        deskkit.open(tmp_path / "nope.duckdb")
+    with pytest.raises(ImportError, match=r"pip install 'deskkit\[clickhouse\]'"):
+        deskkit.open("clickhouse://user:secret@localhost:9000/crm")
+
+
+def test_url_passwords_never_appear_in_errors():
+    with pytest.raises(ImportError) as info:
+        deskkit.open("clickhouse://user:s3cr3t-token@localhost:9000/crm")
+    assert "s3cr3t-token" not in str(info.value)
+    assert "s3cr3t-token" not in repr(info.value.__cause__ or "")
+
+
+def test_store_returns_ibis_tables_not_dataframes(duckdb_file):
+    store = deskkit.open(duckdb_file).store
+    assert isinstance(store.table("deals"), ibis.expr.types.Table)
+    with pytest.raises(KeyError, match="no table 'leads'"):
+        store.table("leads")
+
+
+def test_public_namespace_matches_all():
+    assert sorted(dir(deskkit)) == sorted(deskkit.__all__)
+    for name in deskkit.__all__:
+        assert hasattr(deskkit, name), name
