@@ -30,7 +30,7 @@ def voila_command(notebook: Path = NOTEBOOK, port: int = 8866, ip: str = "127.0.
         "--pool_size=1",
         "--MappingKernelManager.cull_idle_timeout=300",
         "--MappingKernelManager.cull_interval=60",
-        "--show_tracebacks=False",
+        "--VoilaConfiguration.show_tracebacks=False",
     ]
 
 

@@ -105,7 +105,7 @@ class Desk:
         )
 
 
-def open(  # noqa: A001 - deskkit.open mirrors ibis.connect / io.open on purpose
+def open(
     target: Any = None,
     *,
     viewer: int | None = None,

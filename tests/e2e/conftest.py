@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -16,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from conftest import StoreInfo
+
+from deskkit.cli import voila_command as cli_voila_command
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "desk.ipynb"
@@ -29,46 +30,11 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-# Kernel culling works around Voilà 0.5's kernel leak per closed tab (voila #1458).
-CULL_IDLE_TIMEOUT = 300
-CULL_INTERVAL = 60
-
-
-def _load_ui_conftest():
-    """tests/ui/conftest.py holds the store builder; share it instead of copying it."""
-    name = "deskkit_tests_ui_store"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "ui" / "conftest.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-_ui = _load_ui_conftest()
-StoreInfo = _ui.StoreInfo
-test_store = _ui.test_store
-desk = _ui.desk
 
 
 def voila_command(port: int) -> list[str]:
-    """The production command line, on ``port``."""
-    return [
-        sys.executable,
-        "-m",
-        "voila",
-        str(NOTEBOOK),
-        "--no-browser",
-        "--Voila.ip=127.0.0.1",
-        f"--Voila.port={port}",
-        "--strip_sources=True",
-        "--preheat_kernel=True",
-        "--pool_size=1",
-        f"--MappingKernelManager.cull_idle_timeout={CULL_IDLE_TIMEOUT}",
-        f"--MappingKernelManager.cull_interval={CULL_INTERVAL}",
-    ]
+    """The production command line (``deskkit serve``), on ``port``."""
+    return cli_voila_command(NOTEBOOK, port=port)
 
 
 def _free_port() -> int:
