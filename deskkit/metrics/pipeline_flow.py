@@ -122,12 +122,14 @@ class PipelineLine:
 # Engine expressions ---------------------------------------------------------------------------
 
 
-def _per_deal(ctx: Context, line: PipelineLine) -> ir.Table:
-    """One row per visible deal created before the end: its position at the start and the end.
+def _per_deal(ctx: Context, line: PipelineLine, *, created_in_only: bool = False) -> ir.Table:
+    """One row per visible deal that can count: its position at the start and at the end.
 
     A deal's stage at moment t is the ``from`` of its first move at or after t, or its current
     stage when it has none; so only moves after the period's start are read. For deals created
-    inside the period the "start" position is the stage they were created in.
+    inside the period the "start" position is the stage they were created in. Deals that sat
+    outside this pipeline's open stages all period (most closed deals) are skipped early: they
+    count nowhere, and skipping them keeps the work proportional to the period's activity.
     """
     t0, t1 = ctx.period.start_utc, ctx.period.until_utc
     m = ctx.store.table("deal_moves")
@@ -140,6 +142,11 @@ def _per_deal(ctx: Context, line: PipelineLine) -> ir.Table:
     )
     d = ctx.deals()
     d = d.filter(d.created_at < t1)
+    if created_in_only:
+        d = d.filter(d.created_at >= t0)
+    else:
+        open_now = (d.pipeline_id == line.pipeline_id) & d.stage_id.isin(list(line.open_ids))
+        d = d.filter(open_now | (d.created_at >= t0) | d.deal_id.isin(first.deal_id))
     j = d.left_join(first, d.deal_id == first.deal_id)
     p0 = j.p0.coalesce(j.pipeline_id)
     s0 = j.s0.coalesce(j.stage_id)
@@ -149,8 +156,6 @@ def _per_deal(ctx: Context, line: PipelineLine) -> ir.Table:
         deal_id=j.deal_id,
         price=j.price.fill_null(0),
         created_in=j.created_at >= t0,
-        s0=s0,
-        s1=s1,
         pos0=line.position(p0, s0),
         pos1=line.position(p1, s1),
     )
@@ -177,8 +182,7 @@ def _deal_sets(ctx: Context, line: PipelineLine) -> ir.Table:
     """(label, deal_id) for the deals that were new, won or lost during the period."""
     won = line.n + 1
     mv = _moves(ctx, line)
-    pd_ = _per_deal(ctx, line)
-    made = pd_.filter(pd_.created_in)
+    made = _per_deal(ctx, line, created_in_only=True)
     parts = [
         mv.filter((mv.b >= 1) & ((mv.a == UNSORTED) | (mv.a == OUTSIDE))).select(
             label=ibis.literal("new"), deal_id=mv.deal_id
@@ -333,20 +337,12 @@ def pipeline_flow(
     line = PipelineLine.of(store, pipeline)
     n = line.n
 
-    # 1. Stage occupancy at the start and the end, and creations during the period.
+    # 1. Stage occupancy at the start and the end, and creations during the period, from one
+    #    small cross-tab (creation flag x start position x end position).
     per = _per_deal(ctx, line)
-    occupancy = ibis.union(
-        per.filter(per.pos1 >= 1).select(label=ibis.literal("end"), pos=per.pos1, price=per.price),
-        per.filter(~per.created_in & (per.pos0 >= 1)).select(
-            label=ibis.literal("start"), pos=per.pos0, price=per.price
-        ),
-        per.filter(per.created_in & (per.pos0 >= 1)).select(
-            label=ibis.literal("created"), pos=per.pos0, price=per.price
-        ),
-    )
     occ = (
-        occupancy.group_by(["label", "pos"])
-        .aggregate(deals=occupancy.count(), budget=occupancy.price.sum())
+        per.group_by(["created_in", "pos0", "pos1"])
+        .aggregate(deals=per.count(), budget=per.price.sum())
         .to_pandas()
     )
 
@@ -373,8 +369,11 @@ def pipeline_flow(
     )
 
     def occ_at(label: str, pos: int, col: str) -> float:
-        hit = occ.loc[(occ["label"] == label) & (occ["pos"] == pos), col]
-        return float(hit.iloc[0]) if len(hit) and pd.notna(hit.iloc[0]) else 0.0
+        if label == "end":
+            hit = occ.loc[occ["pos1"] == pos, col]
+        else:
+            hit = occ.loc[(occ["created_in"] == (label == "created")) & (occ["pos0"] == pos), col]
+        return float(hit.fillna(0).sum())
 
     def total(label: str, col: str) -> float:
         return float(totals.at[label, col]) if label in totals.index else 0.0
