@@ -1,12 +1,12 @@
 # deskkit: two commands on a fresh machine (Python >= 3.11, git, make).
 #   make serve   install what the desktop needs and serve it on the demo account (port 8866)
-#   make test    install what the tests need (incl. Debian's chromium) and run the whole suite
+#   make test    install what the tests need (incl. Debian's chromium and postgresql), run the suite
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 PORT   ?= 8866
 
-.PHONY: serve test lint install install-test chromium bench clean
+.PHONY: serve test lint install install-test chromium postgres bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "deskkit needs Python >= 3.11")'
@@ -35,11 +35,18 @@ chromium:
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; \
 	fi
 
+# The PostgreSQL test starts its own throwaway server from Debian's binaries.
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq postgresql; \
+	fi
+
 lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: install-test chromium lint
+test: install-test chromium postgres lint
 	$(BIN)/python -m pytest
 
 bench: install

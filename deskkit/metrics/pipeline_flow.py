@@ -208,6 +208,11 @@ def _crosses(mv: ir.Table, k: int) -> tuple[ir.BooleanValue, ir.BooleanValue]:
     return forward, backward
 
 
+def _count_if(condition: ir.BooleanValue) -> ir.IntegerScalar:
+    """Rows where ``condition`` holds (PostgreSQL cannot cast a boolean to bigint, so no cast)."""
+    return ibis.ifelse(condition, 1, 0).sum()
+
+
 # Result ---------------------------------------------------------------------------------------
 
 
@@ -351,10 +356,10 @@ def pipeline_flow(
     aggs: dict[str, ir.Scalar] = {}
     for k in range(1, n + 1):
         fwd, back = _crosses(mv, k)
-        aggs[f"fwd_{k}"] = fwd.cast("int64").sum()
-        aggs[f"net_{k}"] = aggs[f"fwd_{k}"] - back.cast("int64").sum()
-        aggs[f"in_{k}"] = ((mv.b == k) & (mv.a != k)).cast("int64").sum()
-        aggs[f"lost_{k}"] = ((mv.a == k) & (mv.b == LOST)).cast("int64").sum()
+        aggs[f"fwd_{k}"] = _count_if(fwd)
+        aggs[f"net_{k}"] = aggs[f"fwd_{k}"] - _count_if(back)
+        aggs[f"in_{k}"] = _count_if((mv.b == k) & (mv.a != k))
+        aggs[f"lost_{k}"] = _count_if((mv.a == k) & (mv.b == LOST))
     moves = mv.aggregate(**aggs).to_pandas().iloc[0] if aggs else pd.Series(dtype="int64")
 
     # 3. New / won / lost deal sets (distinct deals), with budgets.

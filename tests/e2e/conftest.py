@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import StoreInfo
+from stores import StoreInfo
 
 from deskkit.cli import voila_command as cli_voila_command
 
