@@ -249,6 +249,11 @@ class PipelineFlow:
     def open_budget(self) -> float:
         return float(self.stages["budget"].iloc[:-1].sum())
 
+    def sql(self) -> dict[str, str]:
+        """The SQL the engine ran for these numbers (query name -> SQL), so nothing is hidden."""
+        queries = _queries(self._ctx, self._line)
+        return {name: str(ibis.to_sql(expr)) for name, expr in queries.items()}
+
     def records(
         self,
         what: RecordKind = "deals",
@@ -330,6 +335,33 @@ def _label(store: Store, frame: pd.DataFrame) -> pd.DataFrame:
 # Computation ----------------------------------------------------------------------------------
 
 
+def _queries(ctx: Context, line: PipelineLine) -> dict[str, ir.Table]:
+    """The three engine queries behind the numbers; each returns a handful of rows."""
+    # 1. Stage occupancy at the start and the end, and creations during the period, from one
+    #    small cross-tab (creation flag x start position x end position).
+    per = _per_deal(ctx, line)
+    occupancy = per.group_by(["created_in", "pos0", "pos1"]).aggregate(
+        deals=per.count(), budget=per.price.sum()
+    )
+    # 2. Boundary crossings, entries and losses per stage, in one scan of the period's moves.
+    mv = _moves(ctx, line)
+    aggs: dict[str, ir.Scalar] = {}
+    for k in range(1, line.n + 1):
+        fwd, back = _crosses(mv, k)
+        aggs[f"fwd_{k}"] = _count_if(fwd)
+        aggs[f"net_{k}"] = aggs[f"fwd_{k}"] - _count_if(back)
+        aggs[f"in_{k}"] = _count_if((mv.b == k) & (mv.a != k))
+        aggs[f"lost_{k}"] = _count_if((mv.a == k) & (mv.b == LOST))
+    moves = mv.aggregate(**(aggs or {"moves": mv.count()}))
+    # 3. New / won / lost deal sets (distinct deals), with budgets.
+    sets = _deal_sets(ctx, line)
+    priced = sets.join(ctx.deals().select("deal_id", "price"), "deal_id")
+    totals = priced.group_by("label").aggregate(
+        deals=priced.count(), budget=priced.price.fill_null(0).sum()
+    )
+    return {"occupancy": occupancy, "moves": moves, "totals": totals}
+
+
 def pipeline_flow(
     store: Store,
     period: Period,
@@ -342,36 +374,10 @@ def pipeline_flow(
     line = PipelineLine.of(store, pipeline)
     n = line.n
 
-    # 1. Stage occupancy at the start and the end, and creations during the period, from one
-    #    small cross-tab (creation flag x start position x end position).
-    per = _per_deal(ctx, line)
-    occ = (
-        per.group_by(["created_in", "pos0", "pos1"])
-        .aggregate(deals=per.count(), budget=per.price.sum())
-        .to_pandas()
-    )
-
-    # 2. Boundary crossings, entries and losses per stage, in one scan of the period's moves.
-    mv = _moves(ctx, line)
-    aggs: dict[str, ir.Scalar] = {}
-    for k in range(1, n + 1):
-        fwd, back = _crosses(mv, k)
-        aggs[f"fwd_{k}"] = _count_if(fwd)
-        aggs[f"net_{k}"] = aggs[f"fwd_{k}"] - _count_if(back)
-        aggs[f"in_{k}"] = _count_if((mv.b == k) & (mv.a != k))
-        aggs[f"lost_{k}"] = _count_if((mv.a == k) & (mv.b == LOST))
-    moves = mv.aggregate(**aggs).to_pandas().iloc[0] if aggs else pd.Series(dtype="int64")
-
-    # 3. New / won / lost deal sets (distinct deals), with budgets.
-    sets = _deal_sets(ctx, line)
-    d = ctx.deals()
-    priced = sets.join(d.select("deal_id", "price"), "deal_id")
-    totals = (
-        priced.group_by("label")
-        .aggregate(deals=priced.count(), budget=priced.price.fill_null(0).sum())
-        .to_pandas()
-        .set_index("label")
-    )
+    q = _queries(ctx, line)
+    occ = q["occupancy"].to_pandas()
+    moves = q["moves"].to_pandas().iloc[0] if n else pd.Series(dtype="int64")
+    totals = q["totals"].to_pandas().set_index("label")
 
     def occ_at(label: str, pos: int, col: str) -> float:
         if label == "end":

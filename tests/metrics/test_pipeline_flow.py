@@ -233,3 +233,14 @@ def test_definition_text_is_on_the_result(march):
 def test_result_period_is_the_resolved_one(march):
     r = march.pipeline_flow(MARCH)
     assert isinstance(r.period, Period) and r.period.last_day == dt.date(2026, 3, 31)
+
+
+def test_sql_explains_every_query_and_carries_the_viewer_filter():
+    b = AccountBuilder()
+    b.deal(1, "2026-02-01", 11, owner=1, moves=[("2026-03-02", 12)])
+    r = desk_of(b).as_viewer(1).pipeline_flow(MARCH)
+    sql = r.sql()
+    assert set(sql) == {"occupancy", "moves", "totals"}
+    assert all('"deal_moves"' in text for text in sql.values())
+    # The viewer's rights are part of every query, not applied afterwards in pandas.
+    assert all('"responsible_user_id" IN (1)' in text for text in sql.values())
