@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from deskkit.connectors.demo.company import load_company
+from deskkit.connectors.demo.company import DESCRIPTION_PATH, load_company
 from deskkit.connectors.demo.generate import generate
 from deskkit.paths import data_dir
 
@@ -19,9 +21,18 @@ def default_as_of() -> dt.date:
 
 
 def demo_path(deals: int, seed: int, as_of: dt.date | None = None) -> Path:
-    """Where the demo account for (deals, seed, day) is cached."""
+    """Where the demo account for (deals, seed, day) is cached; the name also carries a digest
+    of the company description and the generator, so editing either never serves a stale file."""
     day = as_of or default_as_of()
-    return data_dir() / f"demo-{deals}-s{seed}-{day.isoformat()}.duckdb"
+    return data_dir() / f"demo-{deals}-s{seed}-{day.isoformat()}-{_fingerprint()}.duckdb"
+
+
+@cache
+def _fingerprint() -> str:
+    digest = hashlib.sha256(DESCRIPTION_PATH.read_bytes())
+    for module in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(module.read_bytes())
+    return digest.hexdigest()[:8]
 
 
 def cached_demo(
