@@ -81,6 +81,10 @@ def test_desktop_follows_the_filters_offline(offline_page, voila_server, desk):
     )
     rows = page.locator(".dk-records table tbody tr").count()
     assert rows == min(year_other.new, 200)
+    # The right deals: the first column holds the deal ids, in the records' order.
+    shown = page.locator(".dk-records table tbody tr td:first-child").all_inner_texts()
+    want_ids = year_other.records("new", limit=200)["deal_id"].tolist()
+    assert [int(t.replace(",", "").strip()) for t in shown] == want_ids
     page.screenshot(path=str(ARTIFACTS / "desk-drill-down.png"), full_page=True)
 
     # Voilà ran with strip_sources: no notebook code in what the browser got.
