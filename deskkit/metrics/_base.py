@@ -1,9 +1,15 @@
-"""What every metric shares: the query context and the scoped, viewer-safe base tables."""
+"""What every metric shares: the query context, the scoped and viewer-safe base tables, and
+small expression helpers. Metric modules build Ibis expressions only (no SQL text, no pandas
+on whole tables); results come back as a few rows."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import datetime as _dt
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
+
+import ibis
+import pandas as pd
 
 from deskkit.filters import Period, Scope, Viewer, owner_filter, visible_owners
 
@@ -12,7 +18,10 @@ if TYPE_CHECKING:
 
     from deskkit.store import Store
 
-__all__ = ["Context"]
+__all__ = ["ROBOT", "Context", "count_if", "label_ids", "to_sql"]
+
+#: Author id of automatic actions (Salesbot, digital pipeline).
+ROBOT = 0
 
 
 @dataclass(frozen=True)
@@ -24,11 +33,45 @@ class Context:
     scope: Scope = field(default_factory=Scope)
     viewer: Viewer = field(default_factory=Viewer)
 
+    # Period ---------------------------------------------------------------------------------
+
+    @property
+    def t0(self) -> _dt.datetime:
+        """Start of the period, naive UTC (comparable with store timestamps)."""
+        return self.period.start_utc
+
+    @property
+    def t1(self) -> _dt.datetime:
+        """End of what has happened in the period, ``min(end, now)``, naive UTC."""
+        return self.period.until_utc
+
+    @property
+    def now(self) -> _dt.datetime:
+        """The moment the request looks at, naive UTC ("now" for metrics that ignore P)."""
+        return self.period.now_utc
+
+    def during(self, column: ir.TimestampValue) -> ir.BooleanValue:
+        """``column`` falls in ``[t0, t1)``."""
+        return (column >= self.t0) & (column < self.t1)
+
+    def previous(self) -> Context:
+        """The same request for the previous comparable period."""
+        return replace(self, period=self.period.previous())
+
+    # Scope and rights -----------------------------------------------------------------------
+
     @property
     def owners(self) -> frozenset[int] | None:
-        """Responsible users whose records are in scope and visible (None = everyone)."""
+        """Users whose records are in scope and visible to the viewer (None = everyone)."""
         s = self.store
         return visible_owners(self.scope, self.viewer, s.users, s.groups)
+
+    def by_owner(self, column: ir.IntegerValue) -> ir.BooleanValue:
+        """Rows whose owner/author ``column`` is in scope and visible to the viewer."""
+        return owner_filter(column, self.owners)
+
+    def table(self, name: str) -> ir.Table:
+        return self.store.table(name)
 
     def deals(self) -> ir.Table:
         """Deals that are not deleted, in scope and visible to the viewer.
@@ -37,6 +80,38 @@ class Context:
         the viewer may not see.
         """
         t = self.store.table("deals")
-        return t.filter(
-            ~t.is_deleted.fill_null(False), owner_filter(t.responsible_user_id, self.owners)
-        )
+        return t.filter(~t.is_deleted.fill_null(False), self.by_owner(t.responsible_user_id))
+
+
+def count_if(condition: ir.BooleanValue) -> ir.IntegerScalar:
+    """Rows where ``condition`` holds (PostgreSQL cannot cast a boolean to bigint: no cast)."""
+    return ibis.ifelse(condition, 1, 0).sum()
+
+
+def to_sql(queries: dict[str, ir.Expr]) -> dict[str, str]:
+    """The SQL of named expressions, for a result's ``sql()``."""
+    return {name: str(ibis.to_sql(expr)) for name, expr in queries.items()}
+
+
+def label_ids(store: Store, frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` with readable names next to user and stage ids (from the small
+    cached dimension tables): ``responsible`` / ``user`` / ``author`` and ``stage`` columns."""
+    users = store.users.set_index("user_id")["name"]
+    stages = store.stages.set_index(["pipeline_id", "stage_id"])["name"]
+    out = frame.copy()
+    for id_col, name_col in (
+        ("responsible_user_id", "responsible"),
+        ("user_id", "user"),
+        ("created_by", "author"),
+    ):
+        if id_col in out and name_col not in out:
+            names = out[id_col].map(users)
+            if id_col == "created_by":
+                names = names.where(out[id_col] != ROBOT, "robot")
+            out.insert(out.columns.get_loc(id_col) + 1, name_col, names)
+    for prefix in ("", "from_", "to_"):
+        pcol, scol = f"{prefix}pipeline_id", f"{prefix}stage_id"
+        if pcol in out and scol in out:
+            keys = pd.MultiIndex.from_arrays([out[pcol], out[scol]])
+            out[f"{prefix}stage"] = stages.reindex(keys).to_numpy()
+    return out

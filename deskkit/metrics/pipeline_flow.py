@@ -15,7 +15,7 @@ import pandas as pd
 
 from deskkit.filters import Scope as _Scope
 from deskkit.filters import Viewer as _Viewer
-from deskkit.metrics._base import Context
+from deskkit.metrics._base import Context, count_if, label_ids, to_sql
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -208,11 +208,6 @@ def _crosses(mv: ir.Table, k: int) -> tuple[ir.BooleanValue, ir.BooleanValue]:
     return forward, backward
 
 
-def _count_if(condition: ir.BooleanValue) -> ir.IntegerScalar:
-    """Rows where ``condition`` holds (PostgreSQL cannot cast a boolean to bigint, so no cast)."""
-    return ibis.ifelse(condition, 1, 0).sum()
-
-
 # Result ---------------------------------------------------------------------------------------
 
 
@@ -251,8 +246,7 @@ class PipelineFlow:
 
     def sql(self) -> dict[str, str]:
         """The SQL the engine ran for these numbers (query name -> SQL), so nothing is hidden."""
-        queries = _queries(self._ctx, self._line)
-        return {name: str(ibis.to_sql(expr)) for name, expr in queries.items()}
+        return to_sql(_queries(self._ctx, self._line))
 
     def records(
         self,
@@ -300,7 +294,7 @@ def _deal_rows(ctx: Context, ids: ir.Table, limit: int | None) -> pd.DataFrame:
     d = d.semi_join(ids, "deal_id").order_by([ibis.desc("price"), "deal_id"])
     cols = ["deal_id", "name", "price", "pipeline_id", "stage_id", "responsible_user_id"]
     frame = (d.limit(limit) if limit else d).select(*cols, "created_at", "closed_at").to_pandas()
-    return _label(ctx.store, frame)
+    return label_ids(ctx.store, frame)
 
 
 def _move_rows(ctx: Context, moves: ir.Table, limit: int | None) -> pd.DataFrame:
@@ -310,26 +304,7 @@ def _move_rows(ctx: Context, moves: ir.Table, limit: int | None) -> pd.DataFrame
     cols += ["from_pipeline_id", "from_stage_id", "to_pipeline_id", "to_stage_id"]
     if "sign" in moves.columns:
         cols.append("sign")
-    return _label(ctx.store, (j.limit(limit) if limit else j).select(*cols).to_pandas())
-
-
-def _label(store: Store, frame: pd.DataFrame) -> pd.DataFrame:
-    """Add readable names next to ids (from the small cached dimension tables)."""
-    users = store.users.set_index("user_id")["name"]
-    stages = store.stages.set_index(["pipeline_id", "stage_id"])["name"]
-    out = frame.copy()
-    if "responsible_user_id" in out:
-        out.insert(
-            out.columns.get_loc("responsible_user_id") + 1,
-            "responsible",
-            out["responsible_user_id"].map(users),
-        )
-    for prefix in ("", "from_", "to_"):
-        pcol, scol = f"{prefix}pipeline_id", f"{prefix}stage_id"
-        if pcol in out and scol in out:
-            keys = pd.MultiIndex.from_arrays([out[pcol], out[scol]])
-            out[f"{prefix}stage"] = stages.reindex(keys).to_numpy()
-    return out
+    return label_ids(ctx.store, (j.limit(limit) if limit else j).select(*cols).to_pandas())
 
 
 # Computation ----------------------------------------------------------------------------------
@@ -348,10 +323,10 @@ def _queries(ctx: Context, line: PipelineLine) -> dict[str, ir.Table]:
     aggs: dict[str, ir.Scalar] = {}
     for k in range(1, line.n + 1):
         fwd, back = _crosses(mv, k)
-        aggs[f"fwd_{k}"] = _count_if(fwd)
-        aggs[f"net_{k}"] = aggs[f"fwd_{k}"] - _count_if(back)
-        aggs[f"in_{k}"] = _count_if((mv.b == k) & (mv.a != k))
-        aggs[f"lost_{k}"] = _count_if((mv.a == k) & (mv.b == LOST))
+        aggs[f"fwd_{k}"] = count_if(fwd)
+        aggs[f"net_{k}"] = aggs[f"fwd_{k}"] - count_if(back)
+        aggs[f"in_{k}"] = count_if((mv.b == k) & (mv.a != k))
+        aggs[f"lost_{k}"] = count_if((mv.a == k) & (mv.b == LOST))
     moves = mv.aggregate(**(aggs or {"moves": mv.count()}))
     # 3. New / won / lost deal sets (distinct deals), with budgets.
     sets = _deal_sets(ctx, line)
