@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from deskkit import widgets
 from deskkit.desk import Desk, open
 from deskkit.filters import Period, Scope, Viewer
 from deskkit.metrics.pipeline_flow import PipelineFlow
@@ -25,6 +26,7 @@ __all__ = (
     "__version__",
     "open",
     "open_store",
+    "widgets",
 )
 
 

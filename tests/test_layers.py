@@ -1,5 +1,6 @@
-"""Data flows one way: connectors -> store -> filters -> metrics -> charts -> ui. A module may
-import its own layer or an earlier one, never a later one (checked on the source, statically)."""
+"""Data flows one way: connectors -> store -> filters -> metrics -> charts (and the widget
+registry) -> ui. A module may import its own layer or an earlier one, never a later one (checked
+on the source, statically)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ RANK = {
     "metrics": 3,
     "desk": 3,
     "charts": 4,
+    "widgets": 4,
     "ui": 5,
     "cli": 6,
 }

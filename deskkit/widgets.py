@@ -1,0 +1,152 @@
+"""The widget registry: what the desktop can show. A widget binds a metric (computed from a
+:class:`~deskkit.desk.Desk` and the desktop's filters) to a chart builder, a bilingual card title
+and a default size. Register your own from a notebook without touching deskkit:
+
+>>> import deskkit as dk
+>>> dk.widgets.register(dk.widgets.Widget(
+...     id="big_open_deals",
+...     title={"en": "Big open deals", "ru": "Крупные открытые сделки"},
+...     compute=lambda desk, f: desk.latest_deals(n=20),
+... ))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import altair as alt
+
+    from deskkit.desk import Desk
+
+__all__ = ["Filters", "Size", "Widget", "get", "register", "unregister", "widgets"]
+
+#: Card width on the desktop grid: one column, two columns, or the whole row.
+Size = Literal["small", "medium", "large"]
+LANGUAGES = ("en", "ru")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The desktop's filter state as a widget sees it."""
+
+    period: Any = "month"  # a preset name, a (first_day, last_day) pair or a Period
+    pipeline: int | str | None = None
+    user: int | str | None = None
+    department: int | str | None = None
+
+    @property
+    def scope(self) -> dict[str, int | str | None]:
+        return {"user": self.user, "department": self.department}
+
+
+@dataclass(frozen=True)
+class Widget:
+    """One kind of card: ``compute(desk, filters)`` returns a metric result; ``chart(result)``
+    draws it (None: the card shows the result's table)."""
+
+    id: str
+    title: Mapping[str, str]
+    compute: Callable[[Desk, Filters], Any] = field(repr=False)
+    chart: Callable[..., alt.TopLevelMixin | None] | None = field(default=None, repr=False)
+    size: Size = "medium"
+    #: Whether the period filter changes this widget (forecast, deals by manager: "now" only).
+    follows_period: bool = True
+    follows_pipeline: bool = False
+    builtin: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.id or not self.id.replace("_", "").isalnum():
+            raise ValueError(f"widget id {self.id!r}: use letters, digits and underscores")
+        missing = [lang for lang in LANGUAGES if not self.title.get(lang)]
+        if missing:
+            raise ValueError(f"widget {self.id!r}: title missing for {', '.join(missing)}")
+        if self.size not in ("small", "medium", "large"):
+            raise ValueError(f"widget {self.id!r}: size must be small, medium or large")
+        if not callable(self.compute):
+            raise TypeError(f"widget {self.id!r}: compute must be callable")
+        object.__setattr__(self, "title", MappingProxyType(dict(self.title)))
+
+    def label(self, language: str = "en") -> str:
+        return self.title.get(language) or self.title["en"]
+
+
+_REGISTRY: dict[str, Widget] = {}
+
+
+def register(widget: Widget, *, replace: bool = False) -> Widget:
+    """Add a widget to the desktop's list (``replace=True`` to redefine an id)."""
+    if widget.id in _REGISTRY and not replace:
+        raise ValueError(f"a widget {widget.id!r} is already registered (pass replace=True)")
+    _REGISTRY[widget.id] = widget
+    return widget
+
+
+def unregister(widget_id: str) -> None:
+    """Remove a widget added with :func:`register` (built-in widgets stay)."""
+    widget = get(widget_id)
+    if widget.builtin:
+        raise ValueError(f"{widget_id!r} is a built-in widget and cannot be removed")
+    del _REGISTRY[widget_id]
+
+
+def get(widget_id: str) -> Widget:
+    try:
+        return _REGISTRY[widget_id]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise KeyError(f"no widget {widget_id!r}; registered: {known}") from None
+
+
+def widgets() -> tuple[Widget, ...]:
+    """Every registered widget, built-in ones first, in registration order."""
+    return tuple(sorted(_REGISTRY.values(), key=lambda w: not w.builtin))
+
+
+# Built-in widgets ---------------------------------------------------------------------------
+
+
+def _builtin(
+    widget_id: str,
+    en: str,
+    ru: str,
+    compute: Callable[[Desk, Filters], Any],
+    chart: Callable[..., Any] | None,
+    size: Size = "medium",
+    *,
+    period: bool = True,
+    pipeline: bool = False,
+) -> None:
+    register(
+        Widget(
+            widget_id, {"en": en, "ru": ru}, compute, chart, size, period, pipeline, builtin=True
+        )
+    )
+
+
+def _chart(module: str, name: str) -> Callable[..., Any]:
+    """A chart builder imported on first use (Altair is heavy; the registry is not)."""
+
+    def build(result: Any, currency: str = "") -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(f"deskkit.charts.{module}"), name)(
+            result, currency=currency
+        )
+
+    build.__name__ = name
+    return build
+
+
+_builtin(
+    "pipeline_flow",
+    "Sales analysis",
+    "Анализ продаж",
+    lambda desk, f: desk.pipeline_flow(f.period, f.pipeline, **f.scope),
+    _chart("pipeline_flow", "pipeline_flow_chart"),
+    "large",
+    pipeline=True,
+)

@@ -1,0 +1,61 @@
+"""Metrics aggregate in the engine: no whole table comes back to Python, no SQL text is written.
+
+Every registered widget is computed on the demo store while the backend counts the rows of each
+result it returns; a metric that pulled a table into pandas would return thousands."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from deskkit import widgets
+
+METRICS = Path(__file__).resolve().parents[2] / "deskkit" / "metrics"
+#: The most rows any query may return while a widget computes (the demo has 2,000 deals, tens of
+#: thousands of events): lists like the event feed are capped far below this.
+MAX_ROWS = 500
+
+
+@pytest.fixture
+def counted(desk, monkeypatch):
+    """The demo desk, with every query's result size recorded."""
+    backend = desk.store.backend
+    sizes: list[int] = []
+    original = backend.execute
+
+    def execute(expr, *args, **kwargs):
+        result = original(expr, *args, **kwargs)
+        sizes.append(len(result) if hasattr(result, "__len__") else 1)
+        return result
+
+    monkeypatch.setattr(backend, "execute", execute)
+    return desk, sizes
+
+
+@pytest.mark.parametrize("widget", widgets.widgets(), ids=lambda w: w.id)
+def test_widget_queries_return_few_rows(counted, widget):
+    desk, sizes = counted
+    for period in ("month", "year"):
+        widget.compute(desk, widgets.Filters(period=period))
+    assert sizes, "the widget ran no query through the backend"
+    assert max(sizes) <= MAX_ROWS, f"{widget.id}: a query returned {max(sizes)} rows"
+
+
+def test_the_guard_catches_a_whole_table(counted):
+    desk, sizes = counted
+    desk.store.table("events").to_pandas()
+    assert max(sizes) > MAX_ROWS
+
+
+@pytest.mark.parametrize("path", sorted(METRICS.glob("*.py")), ids=lambda p: p.name)
+def test_metric_code_writes_no_sql(path):
+    """Metric modules are Ibis expressions only: no raw SQL, so they run on every backend."""
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            assert node.attr not in {"raw_sql", "sql", "con"}, f"{path.name}: .{node.attr}"
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            text = node.value.upper()
+            assert not ("SELECT " in text and " FROM " in text), f"{path.name}: SQL text"

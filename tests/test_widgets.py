@@ -1,0 +1,57 @@
+"""The widget registry: built-in widgets, and widgets a user registers from a notebook."""
+
+from __future__ import annotations
+
+import pytest
+
+from deskkit import widgets
+from deskkit.widgets import Filters, Widget
+
+
+@pytest.fixture
+def clean_registry():
+    before = dict(widgets._REGISTRY)
+    yield
+    widgets._REGISTRY.clear()
+    widgets._REGISTRY.update(before)
+
+
+def test_builtin_widgets_have_both_languages_and_compute_on_the_demo(desk):
+    ids = [w.id for w in widgets.widgets()]
+    assert "pipeline_flow" in ids
+    flow = widgets.get("pipeline_flow")
+    assert flow.builtin and flow.size == "large" and flow.follows_pipeline
+    assert flow.label("ru") == "Анализ продаж" and flow.label("en") == "Sales analysis"
+    result = flow.compute(desk, Filters(period="year"))
+    assert result.won == desk.pipeline_flow("year").won
+    assert flow.chart(result, currency="RUB").to_dict()["layer"]
+
+
+def test_a_user_widget_is_listed_and_computes(desk, clean_registry):
+    mine = widgets.register(
+        Widget(
+            id="won_this_period",
+            title={"en": "Won", "ru": "Выиграно"},
+            compute=lambda d, f: d.pipeline_flow(f.period, f.pipeline, **f.scope).won,
+            size="small",
+        )
+    )
+    assert widgets.get("won_this_period") is mine
+    assert widgets.widgets()[-1] is mine  # after the built-in ones
+    assert mine.compute(desk, Filters(period="year")) == desk.pipeline_flow("year").won
+    widgets.unregister("won_this_period")
+    with pytest.raises(KeyError, match="no widget 'won_this_period'"):
+        widgets.get("won_this_period")
+
+
+def test_bad_definitions_are_named(clean_registry):
+    with pytest.raises(ValueError, match="title missing for ru"):
+        Widget("x", {"en": "X"}, compute=lambda d, f: None)
+    with pytest.raises(ValueError, match="use letters, digits and underscores"):
+        Widget("x y", {"en": "X", "ru": "Х"}, compute=lambda d, f: None)
+    with pytest.raises(ValueError, match="size must be"):
+        Widget("x", {"en": "X", "ru": "Х"}, compute=lambda d, f: None, size="huge")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="already registered"):
+        widgets.register(Widget("pipeline_flow", {"en": "X", "ru": "Х"}, lambda d, f: None))
+    with pytest.raises(ValueError, match="built-in"):
+        widgets.unregister("pipeline_flow")
