@@ -7,7 +7,13 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from deskkit.filters import Period, PresetName, Scope, Viewer
+from deskkit.metrics._base import Context
+from deskkit.metrics.files import RecentFiles, recent_files
+from deskkit.metrics.nps import Nps, nps
 from deskkit.metrics.pipeline_flow import PipelineFlow, pipeline_flow
+from deskkit.metrics.search import SearchResult, search
+from deskkit.metrics.sources import LeadSources, lead_sources
+from deskkit.metrics.usage import SystemUsage, system_usage
 from deskkit.store import Store, open_store
 
 if TYPE_CHECKING:
@@ -89,6 +95,16 @@ class Desk:
     def departments(self) -> pd.DataFrame:
         return self.store.groups
 
+    def context(
+        self,
+        period: PeriodLike = "month",
+        *,
+        user: int | str | None = None,
+        department: int | str | None = None,
+    ) -> Context:
+        """The metric request for these filters, as this desk's viewer."""
+        return Context(self.store, self.period(period), Scope(user, department), self.viewer)
+
     # Metrics ------------------------------------------------------------------------------
 
     def pipeline_flow(
@@ -103,6 +119,62 @@ class Desk:
         return pipeline_flow(
             self.store, self.period(period), pipeline, Scope(user, department), self.viewer
         )
+
+    def lead_sources(
+        self,
+        period: PeriodLike = "month",
+        *,
+        user: int | str | None = None,
+        department: int | str | None = None,
+    ) -> LeadSources:
+        """Deals created in the period by lead source: count, budget and won share."""
+        return lead_sources(self.context(period, user=user, department=department))
+
+    def nps(
+        self,
+        period: PeriodLike = "month",
+        *,
+        user: int | str | None = None,
+        department: int | str | None = None,
+    ) -> Nps:
+        """NPS of the period's responses, with promoters, passives, detractors and the
+        previous period."""
+        return nps(self.context(period, user=user, department=department))
+
+    def recent_files(
+        self,
+        period: PeriodLike = "month",
+        *,
+        user: int | str | None = None,
+        department: int | str | None = None,
+        limit: int | None = 50,
+    ) -> RecentFiles:
+        """Files attached to deals, contacts and companies during the period, newest first."""
+        return recent_files(self.context(period, user=user, department=department), limit)
+
+    def system_usage(
+        self,
+        period: PeriodLike = "month",
+        *,
+        user: int | str | None = None,
+        department: int | str | None = None,
+    ) -> SystemUsage:
+        """Online hours per user in the period and the change against the previous one."""
+        return system_usage(self.context(period, user=user, department=department))
+
+    def search(
+        self,
+        text: str,
+        *,
+        period: PeriodLike = "month",
+        period_only: bool = False,
+        user: int | str | None = None,
+        department: int | str | None = None,
+        limit: int | None = 50,
+    ) -> SearchResult:
+        """Search deals, contacts, companies and note text (all time unless ``period_only``)."""
+        ctx = self.context(period, user=user, department=department)
+        return search(ctx, text, limit, period_only=period_only)
 
 
 def open(

@@ -150,3 +150,32 @@ _builtin(
     "large",
     pipeline=True,
 )
+_builtin(
+    "lead_sources",
+    "Lead sources",
+    "Источники сделок",
+    lambda desk, f: desk.lead_sources(f.period, **f.scope),
+    _chart("sources", "lead_sources_chart"),
+)
+_builtin(
+    "nps",
+    "NPS",
+    "NPS",
+    lambda desk, f: desk.nps(f.period, **f.scope),
+    _chart("nps", "nps_chart"),
+    "small",
+)
+_builtin(
+    "recent_files",
+    "Recent files",
+    "Последние файлы",
+    lambda desk, f: desk.recent_files(f.period, **f.scope),
+    None,
+)
+_builtin(
+    "system_usage",
+    "System usage",
+    "Использование системы",
+    lambda desk, f: desk.system_usage(f.period, **f.scope),
+    _chart("usage", "system_usage_chart"),
+)

@@ -55,3 +55,15 @@ def test_bad_definitions_are_named(clean_registry):
         widgets.register(Widget("pipeline_flow", {"en": "X", "ru": "Х"}, lambda d, f: None))
     with pytest.raises(ValueError, match="built-in"):
         widgets.unregister("pipeline_flow")
+
+
+@pytest.mark.parametrize("widget", widgets.widgets(), ids=lambda w: w.id)
+def test_every_builtin_widget_computes_and_draws_offline(desk, widget):
+    import vl_convert as vlc
+
+    result = widget.compute(desk, Filters(period="month"))
+    assert result.definition and len(result.definition) > 40
+    assert result.sql() and all("SELECT" in text.upper() for text in result.sql().values())
+    if widget.chart is not None:
+        chart = widget.chart(result, currency=desk.currency)
+        assert vlc.vegalite_to_svg(chart.to_dict()).lstrip().startswith("<svg")

@@ -1,0 +1,132 @@
+"""Recent files: attachments on deals, contacts and companies uploaded during the period.
+
+Also home of :func:`entity_names`, the viewer-safe names of deals, contacts and companies that
+the NPS and search metrics share.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+import ibis
+import pandas as pd
+
+from deskkit.filters import Scope
+from deskkit.metrics._base import Context, label_ids, to_sql
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from deskkit.filters import Period
+
+__all__ = ["DEFINITION", "ENTITY_TYPES", "RecentFiles", "entity_names", "recent_files"]
+
+DEFINITION = (
+    "Recent files: files attached to deals, contacts and companies during the period, uploaded "
+    "by a user in the selected scope, newest first, with the name of the record they are "
+    "attached to. Files on deleted records, and on records the viewer has no right to see, are "
+    "not shown; files on other kinds of records (customers, tasks) are not part of the list."
+)
+
+#: The kinds of records whose files, notes and names the desktop lists.
+ENTITY_TYPES = ("deal", "contact", "company")
+
+
+def entity_names(ctx: Context, *, scoped: bool = True) -> ir.Table:
+    """Visible, non-deleted deals, contacts and companies as one table.
+
+    Columns ``entity_type, entity_id, name, responsible_user_id, created_at``. ``scoped=True``
+    keeps records whose responsible user is in the scope and visible to the viewer; ``False``
+    applies the viewer's rights only (for actions whose author carries the scope).
+    """
+    c = ctx if scoped else replace(ctx, scope=Scope())
+    cols = ("name", "responsible_user_id", "created_at")
+    d = c.deals()
+    parts = [
+        d.select(entity_type=ibis.literal("deal"), entity_id=d.deal_id, **{k: d[k] for k in cols})
+    ]
+    for kind, table in (("contact", "contacts"), ("company", "companies")):
+        t = c.table(table)
+        t = t.filter(~t.is_deleted.fill_null(False), c.by_owner(t.responsible_user_id))
+        parts.append(
+            t.select(entity_type=ibis.literal(kind), entity_id=t.id, **{k: t[k] for k in cols})
+        )
+    return ibis.union(*parts)
+
+
+def _files(ctx: Context) -> ir.Table:
+    """Files uploaded during the period by a user in scope, on records the viewer may see."""
+    f = ctx.table("files")
+    f = f.filter(ctx.during(f.created_at), ctx.by_owner(f.created_by))
+    e = entity_names(ctx, scoped=False).select("entity_type", "entity_id", entity_name="name")
+    j = f.join(e, ["entity_type", "entity_id"])
+    return j.select(
+        "file_id",
+        "name",
+        "size",
+        "entity_type",
+        "entity_id",
+        "entity_name",
+        "created_by",
+        "created_at",
+    )
+
+
+def _queries(ctx: Context, limit: int | None) -> dict[str, ir.Table]:
+    f = _files(ctx)
+    newest = f.order_by([ibis.desc("created_at"), "file_id"])
+    return {
+        "files": newest.limit(limit) if limit else newest,
+        "totals": f.aggregate(files=f.count(), size=f.size.fill_null(0).sum().cast("int64")),
+    }
+
+
+@dataclass(frozen=True)
+class RecentFiles:
+    """Files uploaded during the period, newest first.
+
+    ``files`` has ``file_id, name, size, entity_type, entity_id, entity_name, created_by,
+    author, created_at`` (at most ``limit`` rows); ``total`` and ``total_size`` count every
+    file of the period, not only the rows listed.
+    """
+
+    period: Period
+    scope: Scope
+    files: pd.DataFrame
+    total: int
+    total_size: int
+    limit: int | None
+    _ctx: Context = field(repr=False, compare=False)
+
+    definition = DEFINITION
+
+    def sql(self) -> dict[str, str]:
+        """The SQL the engine ran for these numbers (query name -> SQL)."""
+        return to_sql(_queries(self._ctx, self.limit))
+
+    def records(self, entity_type: str | None = None, *, limit: int | None = None) -> pd.DataFrame:
+        """Every file behind ``total`` (optionally only those on one kind of record)."""
+        if entity_type is not None and entity_type not in ENTITY_TYPES:
+            raise ValueError(f"unknown entity type {entity_type!r}; use one of {ENTITY_TYPES}")
+        f = _files(self._ctx)
+        if entity_type is not None:
+            f = f.filter(f.entity_type == entity_type)
+        f = f.order_by([ibis.desc("created_at"), "file_id"])
+        return label_ids(self._ctx.store, (f.limit(limit) if limit else f).to_pandas())
+
+
+def recent_files(ctx: Context, limit: int | None = 50) -> RecentFiles:
+    """The files uploaded during the period; see :data:`DEFINITION` for the rules."""
+    q = _queries(ctx, limit)
+    files = label_ids(ctx.store, q["files"].to_pandas())
+    totals = q["totals"].to_pandas().iloc[0]
+    return RecentFiles(
+        period=ctx.period,
+        scope=ctx.scope,
+        files=files.reset_index(drop=True),
+        total=int(totals["files"]),
+        total_size=int(totals["size"]) if pd.notna(totals["size"]) else 0,
+        limit=limit,
+        _ctx=ctx,
+    )
