@@ -9,11 +9,20 @@ from typing import TYPE_CHECKING, Any
 from deskkit.filters import Period, PresetName, Scope, Viewer
 from deskkit.metrics._base import Context
 from deskkit.metrics.files import RecentFiles, recent_files
+from deskkit.metrics.forecast import MIN_SAMPLE, Forecast, forecast
 from deskkit.metrics.nps import Nps, nps
 from deskkit.metrics.pipeline_flow import PipelineFlow, pipeline_flow
 from deskkit.metrics.search import SearchResult, search
 from deskkit.metrics.sources import LeadSources, lead_sources
 from deskkit.metrics.usage import SystemUsage, system_usage
+from deskkit.metrics.workload import (
+    DealsByManager,
+    DealsWithoutTasks,
+    LatestDeals,
+    deals_by_manager,
+    deals_without_tasks,
+    latest_deals,
+)
 from deskkit.store import Store, open_store
 
 if TYPE_CHECKING:
@@ -175,6 +184,37 @@ class Desk:
         """Search deals, contacts, companies and note text (all time unless ``period_only``)."""
         ctx = self.context(period, user=user, department=department)
         return search(ctx, text, limit, period_only=period_only)
+
+    # "Now" widgets: the period does not change them; "now" is the desk's (or the clock's).
+
+    def deals_by_manager(
+        self, *, user: int | str | None = None, department: int | str | None = None
+    ) -> DealsByManager:
+        """Open deals and budget per responsible user now; users over capacity flagged."""
+        return deals_by_manager(self.context("today", user=user, department=department))
+
+    def deals_without_tasks(
+        self, *, user: int | str | None = None, department: int | str | None = None
+    ) -> DealsWithoutTasks:
+        """Open deals with no uncompleted task now."""
+        return deals_without_tasks(self.context("today", user=user, department=department))
+
+    def latest_deals(
+        self, n: int = 8, *, user: int | str | None = None, department: int | str | None = None
+    ) -> LatestDeals:
+        """The ``n`` newest deals that are open now, whatever the period."""
+        return latest_deals(self.context("today", user=user, department=department), n)
+
+    def forecast(
+        self,
+        *,
+        user: int | str | None = None,
+        department: int | str | None = None,
+        min_sample: int = MIN_SAMPLE,
+    ) -> Forecast:
+        """Open budget now across all pipelines, unweighted and weighted by each stage's win
+        probability learned from the account's closed deals."""
+        return forecast(self.context("today", user=user, department=department), min_sample)
 
 
 def open(

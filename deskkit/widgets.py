@@ -179,3 +179,36 @@ _builtin(
     lambda desk, f: desk.system_usage(f.period, **f.scope),
     _chart("usage", "system_usage_chart"),
 )
+_builtin(
+    "deals_by_manager",
+    "Deals by manager",
+    "Сделки по менеджерам",
+    lambda desk, f: desk.deals_by_manager(**f.scope),
+    _chart("workload", "deals_by_manager_chart"),
+    period=False,
+)
+_builtin(
+    "deals_without_tasks",
+    "Deals without tasks",
+    "Сделки без задач",
+    lambda desk, f: desk.deals_without_tasks(**f.scope),
+    _chart("workload", "deals_without_tasks_chart"),
+    "small",
+    period=False,
+)
+_builtin(
+    "latest_deals",
+    "Latest deals",
+    "Последние сделки",
+    lambda desk, f: desk.latest_deals(**f.scope),
+    _chart("workload", "latest_deals_chart"),
+    period=False,
+)
+_builtin(
+    "forecast",
+    "Sales forecast",
+    "Прогноз продаж",
+    lambda desk, f: desk.forecast(**f.scope),
+    _chart("workload", "forecast_chart"),
+    period=False,
+)

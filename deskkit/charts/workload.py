@@ -1,0 +1,216 @@
+"""Workload charts: deals per manager against capacity, deals without tasks, the weighted
+forecast and the latest-deals list. Pure functions of the metric results (no data access)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import altair as alt
+import pandas as pd
+
+from deskkit.charts._theme import count, money, percent
+
+if TYPE_CHECKING:
+    from deskkit.metrics.forecast import Forecast
+    from deskkit.metrics.workload import DealsByManager, DealsWithoutTasks, LatestDeals
+
+__all__ = [
+    "deals_by_manager_chart",
+    "deals_without_tasks_chart",
+    "forecast_chart",
+    "latest_deals_chart",
+]
+
+_ROW = 26
+_WIDTH = 420
+# The theme's category range is open, won, lost, muted: naming the whole domain keeps each
+# semantic kind on its colour whichever kinds a chart happens to draw.
+_KINDS = ["open", "won", "lost", "muted"]
+_COLOR = alt.Color("kind:N", scale=alt.Scale(domain=_KINDS), legend=None)
+
+
+def _height(frame: pd.DataFrame) -> int:
+    return _ROW * max(len(frame), 1)
+
+
+def _x(field: str, title: str, top: float, fmt: str = "d") -> alt.X:
+    return alt.X(
+        field, title=title, scale=alt.Scale(domain=[0, top], nice=False), axis=alt.Axis(format=fmt)
+    )
+
+
+def deals_by_manager_chart(result: DealsByManager, currency: str = "") -> alt.LayerChart:
+    """A bar of open deals per manager, red when over capacity, with a tick at each manager's
+    capacity and a "deals / capacity · budget" label."""
+    m = result.managers
+    frame = pd.DataFrame(
+        {
+            "user": m["user"].astype(str),
+            "deals": m["deals"].astype(int),
+            "capacity": m["capacity"].astype(int),
+            "kind": m["over_capacity"].map({True: "lost", False: "open"}),
+            "cap_kind": "muted",
+            "label": [
+                f"{d} / {c} · {money(b, currency)}"
+                for d, c, b in zip(m["deals"], m["capacity"], m["budget"], strict=True)
+            ],
+        }
+    )
+    top = max([1, *frame["deals"], *frame["capacity"]]) * 1.6
+    x = _x("deals:Q", "Open deals now (tick: capacity)", top)
+    base = alt.Chart(frame).encode(
+        y=alt.Y("user:N", sort=list(frame["user"]), title=None),
+        tooltip=[
+            alt.Tooltip("user:N", title="Manager"),
+            alt.Tooltip("deals:Q", title="Open deals"),
+            alt.Tooltip("capacity:Q", title="Capacity"),
+            alt.Tooltip("label:N", title="Deals / capacity · budget"),
+        ],
+    )
+    bars = base.mark_bar().encode(x=x, color=_COLOR)
+    ticks = base.mark_tick(thickness=2, size=_ROW - 6).encode(
+        x=alt.X("capacity:Q", scale=alt.Scale(domain=[0, top], nice=False)),
+        color=alt.Color("cap_kind:N", scale=alt.Scale(domain=_KINDS), legend=None),
+    )
+    labels = base.mark_text(align="left", dx=4, style="dk-value").encode(
+        x=alt.X("max_x:Q", scale=alt.Scale(domain=[0, top], nice=False)), text="label:N"
+    )
+    labels = labels.transform_calculate(max_x="max(datum.deals, datum.capacity)")
+    title = f"{count(result.deals)} open deals · {result.over} over capacity"
+    return alt.layer(bars, ticks, labels).properties(
+        width=_WIDTH, height=_height(frame), title=title
+    )
+
+
+def deals_without_tasks_chart(result: DealsWithoutTasks, currency: str = "") -> alt.LayerChart:
+    """Per manager: open deals (muted) with the part that has no open task (red) on top,
+    labelled "without of open · budget"."""
+    u = result.by_user
+    frame = pd.DataFrame(
+        {
+            "user": u["user"].astype(str),
+            "open_deals": u["open_deals"].astype(int),
+            "without_tasks": u["without_tasks"].astype(int),
+            "all_kind": "muted",
+            "kind": "lost",
+            "label": [
+                f"{w} of {o} · {money(b, currency)}"
+                for w, o, b in zip(u["without_tasks"], u["open_deals"], u["budget"], strict=True)
+            ],
+        }
+    )
+    top = max([1, *frame["open_deals"]]) * 1.8
+    base = alt.Chart(frame).encode(
+        y=alt.Y("user:N", sort=list(frame["user"]), title=None),
+        tooltip=[
+            alt.Tooltip("user:N", title="Manager"),
+            alt.Tooltip("without_tasks:Q", title="Without tasks"),
+            alt.Tooltip("open_deals:Q", title="Open deals"),
+            alt.Tooltip("label:N", title="Without of open · budget"),
+        ],
+    )
+    whole = base.mark_bar().encode(
+        x=_x("open_deals:Q", "Open deals now; red: without an open task", top),
+        color=alt.Color("all_kind:N", scale=alt.Scale(domain=_KINDS), legend=None),
+    )
+    part = base.mark_bar().encode(x=_x("without_tasks:Q", "", top), color=_COLOR)
+    labels = base.mark_text(align="left", dx=4, style="dk-value").encode(
+        x=_x("open_deals:Q", "", top), text="label:N"
+    )
+    title = (
+        f"{count(result.deals)} of {count(result.open_deals)} open deals without tasks · "
+        f"{money(result.budget, currency)}"
+    )
+    return alt.layer(whole, part, labels).properties(
+        width=_WIDTH, height=_height(frame), title=title
+    )
+
+
+def forecast_frame(result: Forecast, currency: str = "") -> pd.DataFrame:
+    """One row per forecast stage with the texts the chart draws."""
+    st = result.stages
+    rows = []
+    for r in st.itertuples():
+        note = "" if r.basis == "stage" else f" ({r.basis} rate)"
+        rows.append(
+            {
+                "row": f"{r.pipeline} · {r.stage}",
+                "budget": float(r.budget),
+                "weighted": float(r.weighted_budget),
+                "all_kind": "muted",
+                "kind": "won",
+                "label": (
+                    f"{money(r.weighted_budget, currency)} of {money(r.budget, currency)} · "
+                    f"p {percent(r.probability)}, n={r.basis_sample}{note}"
+                ),
+                "deals": int(r.deals),
+            }
+        )
+    frame = pd.DataFrame(
+        rows, columns=["row", "budget", "weighted", "all_kind", "kind", "label", "deals"]
+    )
+    dup = frame["row"].duplicated(keep=False)
+    frame.loc[dup, "row"] = frame.loc[dup, "row"] + " #" + frame.index[dup].astype(str)
+    return frame
+
+
+def forecast_chart(result: Forecast, currency: str = "") -> alt.LayerChart:
+    """Per open stage: the open budget (muted) and its weighted part (green), labelled with
+    the probability, its sample and whether the pipeline's rate stood in."""
+    frame = forecast_frame(result, currency)
+    top = max([1.0, *frame["budget"]]) * 2.2
+    base = alt.Chart(frame).encode(
+        y=alt.Y("row:N", sort=list(frame["row"]), title=None),
+        tooltip=[
+            alt.Tooltip("row:N", title="Stage"),
+            alt.Tooltip("deals:Q", title="Open deals"),
+            alt.Tooltip("label:N", title="Weighted of budget · probability"),
+        ],
+    )
+    whole = base.mark_bar().encode(
+        x=_x("budget:Q", "Open budget now; green: weighted by win probability", top, ",.0f"),
+        color=alt.Color("all_kind:N", scale=alt.Scale(domain=_KINDS), legend=None),
+    )
+    part = base.mark_bar().encode(x=_x("weighted:Q", "", top, ",.0f"), color=_COLOR)
+    labels = base.mark_text(align="left", dx=4, style="dk-value").encode(
+        x=_x("budget:Q", "", top, ",.0f"), text="label:N"
+    )
+    title = (
+        f"Forecast {money(result.weighted_budget, currency)} of "
+        f"{money(result.budget, currency)} open ({count(result.deals)} deals)"
+    )
+    return alt.layer(whole, part, labels).properties(
+        width=_WIDTH, height=_height(frame), title=title
+    )
+
+
+def latest_deals_chart(result: LatestDeals, currency: str = "") -> alt.LayerChart:
+    """The newest open deals as a list: created, deal, stage, responsible and price columns."""
+    d = result.deals
+    frame = pd.DataFrame(
+        {
+            "order": range(1, len(d) + 1),
+            "created": pd.to_datetime(d["created_at"]).dt.strftime("%Y-%m-%d %H:%M"),
+            "deal": d["name"].astype(str),
+            "stage": d["stage"].fillna("").astype(str),
+            "responsible": d["responsible"].fillna("").astype(str),
+            "price": [money(p, currency) for p in d["price"]],
+        }
+    )
+    y = alt.Y("order:O", axis=None)
+    base = alt.Chart(frame).encode(
+        y=y, tooltip=[alt.Tooltip(c, type="nominal") for c in frame.columns[1:]]
+    )
+    columns = [("created", 0, "dk-note"), ("deal", 110, "dk-value"), ("stage", 290, "dk-note")]
+    columns += [("responsible", 400, "dk-note")]
+    scale = alt.Scale(domain=[0, 600], nice=False)
+
+    def at(pos: int) -> alt.XDatum:
+        return alt.XDatum(pos, scale=scale, axis=None)
+
+    layers = [
+        base.mark_text(align="left", style=style).encode(x=at(pos), text=f"{col}:N")
+        for col, pos, style in columns
+    ]
+    layers.append(base.mark_text(align="right", style="dk-value").encode(x=at(600), text="price:N"))
+    return alt.layer(*layers).properties(width=600, height=_height(frame))
