@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from deskkit.filters import Period, PresetName, Scope, Viewer
 from deskkit.metrics._base import Context
+from deskkit.metrics.activity import Activity, Events, activity, events, events_since
 from deskkit.metrics.files import RecentFiles, recent_files
 from deskkit.metrics.forecast import MIN_SAMPLE, Forecast, forecast
+from deskkit.metrics.messaging import Messages, ResponseTime, messages, response_time
 from deskkit.metrics.nps import Nps, nps
 from deskkit.metrics.pipeline_flow import PipelineFlow, pipeline_flow
 from deskkit.metrics.search import SearchResult, search
@@ -128,6 +131,67 @@ class Desk:
         return pipeline_flow(
             self.store, self.period(period), pipeline, Scope(user, department), self.viewer
         )
+
+    def activity(
+        self,
+        period: PeriodLike = "month",
+        *,
+        user: int | str | None = None,
+        department: int | str | None = None,
+    ) -> Activity:
+        """Actions per author during the period by type (robots excluded), with the previous
+        period's totals."""
+        return activity(self.context(period, user=user, department=department))
+
+    def events(
+        self,
+        period: PeriodLike = "month",
+        *,
+        types: str | Iterable[str] | None = None,
+        entity_types: str | Iterable[str] | None = None,
+        authors: int | Iterable[int] | None = None,
+        limit: int = 200,
+        user: int | str | None = None,
+        department: int | str | None = None,
+    ) -> Events:
+        """The event feed of the period, newest first, filterable by type, entity and author."""
+        ctx = self.context(period, user=user, department=department)
+        return events(ctx, types, entity_types, authors, limit)
+
+    def events_since(
+        self,
+        since: _dt.datetime,
+        period: PeriodLike = "month",
+        *,
+        types: str | Iterable[str] | None = None,
+        entity_types: str | Iterable[str] | None = None,
+        authors: int | Iterable[int] | None = None,
+        user: int | str | None = None,
+        department: int | str | None = None,
+    ) -> int:
+        """How many feed events are newer than ``since`` (the "new events" highlight)."""
+        ctx = self.context(period, user=user, department=department)
+        return events_since(ctx, since, types, entity_types, authors)
+
+    def messages(
+        self,
+        period: PeriodLike = "month",
+        *,
+        user: int | str | None = None,
+        department: int | str | None = None,
+    ) -> Messages:
+        """Incoming and outgoing messages during the period, by channel and user."""
+        return messages(self.context(period, user=user, department=department))
+
+    def response_time(
+        self,
+        period: PeriodLike = "month",
+        *,
+        user: int | str | None = None,
+        department: int | str | None = None,
+    ) -> ResponseTime:
+        """Reply times (mean, median, per user) and unanswered runs, with the previous period."""
+        return response_time(self.context(period, user=user, department=department))
 
     def lead_sources(
         self,

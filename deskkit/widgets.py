@@ -212,3 +212,31 @@ _builtin(
     _chart("workload", "forecast_chart"),
     period=False,
 )
+_builtin(
+    "activity",
+    "Activity",
+    "Активность",
+    lambda desk, f: desk.activity(f.period, **f.scope),
+    _chart("activity", "activity_chart"),
+)
+_builtin(
+    "events",
+    "Events",
+    "События",
+    lambda desk, f: desk.events(f.period, **f.scope),
+    _chart("activity", "events_chart"),
+)
+_builtin(
+    "messages",
+    "Incoming and outgoing messages",
+    "Входящие и исходящие сообщения",
+    lambda desk, f: desk.messages(f.period, **f.scope),
+    _chart("activity", "messages_chart"),
+)
+_builtin(
+    "response_time",
+    "Response time",
+    "Среднее время ответа",
+    lambda desk, f: desk.response_time(f.period, **f.scope),
+    _chart("activity", "response_time_chart"),
+)
