@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -12,11 +12,14 @@ from deskkit.metrics._base import Context
 from deskkit.metrics.activity import Activity, Events, activity, events, events_since
 from deskkit.metrics.files import RecentFiles, recent_files
 from deskkit.metrics.forecast import MIN_SAMPLE, Forecast, forecast
+from deskkit.metrics.goals import Goals, goals
 from deskkit.metrics.messaging import Messages, ResponseTime, messages, response_time
 from deskkit.metrics.nps import Nps, nps
+from deskkit.metrics.payments import PaymentCounter, PaymentCounters, payment_counters
 from deskkit.metrics.pipeline_flow import PipelineFlow, pipeline_flow
 from deskkit.metrics.search import SearchResult, search
 from deskkit.metrics.sources import LeadSources, lead_sources
+from deskkit.metrics.tasks import OverdueTasks, overdue_tasks
 from deskkit.metrics.usage import SystemUsage, system_usage
 from deskkit.metrics.workload import (
     DealsByManager,
@@ -192,6 +195,34 @@ class Desk:
     ) -> ResponseTime:
         """Reply times (mean, median, per user) and unanswered runs, with the previous period."""
         return response_time(self.context(period, user=user, department=department))
+
+    def overdue_tasks(
+        self,
+        period: PeriodLike = "month",
+        *,
+        user: int | str | None = None,
+        department: int | str | None = None,
+    ) -> OverdueTasks:
+        """Deadlines missed during the period (the desktop's number) beside the tasks overdue
+        right now (the task list's number), with why they differ."""
+        return overdue_tasks(self.context(period, user=user, department=department))
+
+    def goals(self, *, user: int | str | None = None, department: int | str | None = None) -> Goals:
+        """Each goal valid now: achieved in the current cadence period, target, percent and
+        the previous cadence period."""
+        return goals(self.context("today", user=user, department=department))
+
+    def payment_counters(
+        self,
+        period: PeriodLike = "month",
+        counters: Sequence[PaymentCounter] | None = None,
+        *,
+        user: int | str | None = None,
+        department: int | str | None = None,
+    ) -> PaymentCounters:
+        """Named stage sets ("awaiting payment" now, "paid" during the period): count and
+        budget. Default sets come from the account's stage names."""
+        return payment_counters(self.context(period, user=user, department=department), counters)
 
     def lead_sources(
         self,

@@ -240,3 +240,26 @@ _builtin(
     lambda desk, f: desk.response_time(f.period, **f.scope),
     _chart("activity", "response_time_chart"),
 )
+_builtin(
+    "overdue_tasks",
+    "Overdue tasks",
+    "Просроченные задачи",
+    lambda desk, f: desk.overdue_tasks(f.period, **f.scope),
+    _chart("tasks", "overdue_tasks_chart"),
+)
+_builtin(
+    "goals",
+    "Goals",
+    "Цели",
+    lambda desk, f: desk.goals(**f.scope),
+    _chart("goals", "goals_chart"),
+    period=False,
+)
+_builtin(
+    "payment_counters",
+    "Payments",
+    "Оплаты",
+    lambda desk, f: desk.payment_counters(f.period, **f.scope),
+    _chart("payments", "payment_counters_chart"),
+    "small",
+)

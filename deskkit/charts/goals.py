@@ -1,0 +1,92 @@
+"""Goals chart: one progress bar per goal, the target drawn as a rule at 100%."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import altair as alt
+import pandas as pd
+
+from deskkit.charts._theme import count, money, percent
+
+if TYPE_CHECKING:
+    from deskkit.metrics.goals import Goals
+
+__all__ = ["chart_frame", "goals_chart"]
+
+_ROW_HEIGHT = 30
+_WIDTH = 420
+
+
+def _amount(value: float, measure: str, currency: str) -> str:
+    if math.isnan(value):
+        return "—"
+    return money(value, currency) if measure == "won_budget" else count(round(value))
+
+
+def chart_frame(result: Goals, currency: str = "") -> pd.DataFrame:
+    """One row per goal with its progress share (capped for drawing) and display texts."""
+    rows = []
+    for g in result.goals.itertuples():
+        share = float(g.percent) if not math.isnan(g.percent) else 0.0
+        achieved = _amount(float(g.achieved), g.measure, currency)
+        target = _amount(float(g.target), g.measure, currency)
+        rows.append(
+            {
+                "goal": f"{g.name} ({g.cadence})",
+                "kind": "won" if share >= 1 else "open",
+                "share": share,
+                "previous_share": float(g.previous_percent)
+                if not math.isnan(g.previous_percent)
+                else 0.0,
+                "label": f"{achieved} of {target} · {percent(float(g.percent))}",
+                "previous": _amount(float(g.previous), g.measure, currency),
+                "period": f"{g.period_start} – {g.period_end}",
+                "note": "" if g.complete else "only the deals you may see",
+            }
+        )
+    columns = ["goal", "kind", "share", "previous_share", "label", "previous", "period", "note"]
+    frame = pd.DataFrame(rows, columns=columns)
+    dup = frame["goal"].duplicated(keep=False)
+    frame.loc[dup, "goal"] = frame.loc[dup, "goal"] + " #" + frame.index[dup].astype(str)
+    return frame
+
+
+def goals_chart(result: Goals, currency: str = "") -> alt.LayerChart:
+    """Horizontal progress bars (achieved ÷ target) with a rule at the target (100%), a tick at
+    the previous period's share and a text label "achieved of target · percent". A pure
+    function of ``result``."""
+    frame = chart_frame(result, currency)
+    top = max(1.0, float(frame["share"].max()) if len(frame) else 0.0) * 1.9
+    base = alt.Chart(frame).encode(
+        y=alt.Y("goal:N", sort=list(frame["goal"]), title=None, axis=alt.Axis(labelLimit=260)),
+        tooltip=[
+            alt.Tooltip("goal:N", title="Goal"),
+            alt.Tooltip("label:N", title="Achieved"),
+            alt.Tooltip("previous:N", title="Previous period"),
+            alt.Tooltip("period:N", title="Period"),
+            alt.Tooltip("note:N", title="Note"),
+        ],
+    )
+    x = alt.X(
+        "share:Q",
+        title="Share of the target",
+        scale=alt.Scale(domain=[0, top], nice=False),
+        axis=alt.Axis(format="%", values=[0, 0.25, 0.5, 0.75, 1.0]),
+    )
+    bars = base.mark_bar().encode(
+        x=x, color=alt.Color("kind:N", scale=alt.Scale(domain=["open", "won"]), legend=None)
+    )
+    previous = base.mark_tick(thickness=2, style="dk-note").encode(x="previous_share:Q")
+    labels = base.mark_text(align="left", dx=4, style="dk-value").encode(
+        x=alt.X("share:Q"), text="label:N"
+    )
+    target = (
+        alt.Chart(pd.DataFrame({"share": [1.0]}))
+        .mark_rule(strokeDash=[4, 3], style="dk-note")
+        .encode(x="share:Q")
+    )
+    return alt.layer(bars, previous, labels, target).properties(
+        width=_WIDTH, height=_ROW_HEIGHT * max(len(frame), 1)
+    )

@@ -1,0 +1,61 @@
+"""Payment counters chart: one KPI bar per counter (deals), labelled with count and budget."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import altair as alt
+import pandas as pd
+
+from deskkit.charts._theme import count, money
+
+if TYPE_CHECKING:
+    from deskkit.metrics.payments import PaymentCounters
+
+__all__ = ["chart_frame", "payment_counters_chart"]
+
+_ROW_HEIGHT = 40
+_WIDTH = 380
+
+
+def chart_frame(result: PaymentCounters, currency: str = "") -> pd.DataFrame:
+    """One row per counter; "now" counters are drawn as open deals, "entered" ones as won."""
+    rows = [
+        {
+            "counter": str(r.name),
+            "kind": "open" if r.mode == "now" else "won",
+            "deals": int(r.deals),
+            "label": f"{count(int(r.deals))} · {money(float(r.budget), currency)}",
+            "budget": money(float(r.budget), currency),
+            "stages": str(r.stages),
+        }
+        for r in result.counters.itertuples()
+    ]
+    return pd.DataFrame(rows, columns=["counter", "kind", "deals", "label", "budget", "stages"])
+
+
+def payment_counters_chart(result: PaymentCounters, currency: str = "") -> alt.LayerChart:
+    """Horizontal bars of deals per counter with "count · budget" labels. A pure function of
+    ``result``."""
+    frame = chart_frame(result, currency)
+    top = max(int(frame["deals"].max()) if len(frame) else 0, 1) * 1.8
+    base = alt.Chart(frame).encode(
+        y=alt.Y("counter:N", sort=list(frame["counter"]), title=None),
+        tooltip=[
+            alt.Tooltip("counter:N", title="Counter"),
+            alt.Tooltip("deals:Q", title="Deals", format=","),
+            alt.Tooltip("budget:N", title="Budget"),
+            alt.Tooltip("stages:N", title="Stages"),
+        ],
+    )
+    x = alt.X(
+        "deals:Q",
+        title="Deals",
+        scale=alt.Scale(domain=[0, top], nice=False),
+        axis=alt.Axis(tickMinStep=1, format="d"),
+    )
+    bars = base.mark_bar().encode(
+        x=x, color=alt.Color("kind:N", scale=alt.Scale(domain=["open", "won"]), legend=None)
+    )
+    labels = base.mark_text(align="left", dx=4, style="dk-value").encode(x=x, text="label:N")
+    return alt.layer(bars, labels).properties(width=_WIDTH, height=_ROW_HEIGHT * max(len(frame), 1))

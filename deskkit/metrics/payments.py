@@ -1,0 +1,237 @@
+"""Payment counters: named sets of stages, each counting deals (and their budget) either sitting
+in the set now or entering it during the period ("awaiting payment" / "paid")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, get_args
+
+import ibis
+import pandas as pd
+
+from deskkit.metrics._base import Context, count_if, label_ids, to_sql
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import ibis.expr.types as ir
+
+    from deskkit.filters import Period, Scope
+
+__all__ = [
+    "DEFINITION",
+    "PaymentCounter",
+    "PaymentCounters",
+    "default_counters",
+    "payment_counters",
+]
+
+DEFINITION = (
+    "Payment counters: each counter is a named set of stages (pipeline and stage), optionally "
+    "with every won stage added. A 'now' counter counts the deals in scope (by responsible user) "
+    "sitting in one of its stages now, and their budget. An 'entered' counter counts the deals "
+    "that entered the set during the period — moved into one of its stages from a stage outside "
+    "it, or created in one — once each however often they entered. Budget is the deals' "
+    "current budget. By default 'Awaiting payment' is the deals now in a stage named like "
+    "'Awaiting payment' ('Ожидает оплаты') and 'Paid' is the deals that entered a stage named "
+    "like 'Paid' ('Оплачено') or won during the period. Deleted deals are never counted."
+)
+
+Mode = Literal["now", "entered"]
+Pair = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class PaymentCounter:
+    """One counter: ``stages`` are (pipeline_id, stage_id) pairs; ``include_won`` adds every
+    won stage; ``mode`` is ``"now"`` (deals in the stages now) or ``"entered"`` (deals that
+    entered them during the period)."""
+
+    name: str
+    stages: tuple[Pair, ...] = ()
+    mode: Mode = "now"
+    include_won: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in get_args(Mode):
+            raise ValueError(f"counter {self.name!r}: mode must be 'now' or 'entered'")
+        if not self.stages and not self.include_won:
+            raise ValueError(f"counter {self.name!r} has no stages and does not include won")
+        # Accept lists from a settings file; keep the hashable tuple form.
+        object.__setattr__(self, "stages", tuple((int(p), int(s)) for p, s in self.stages))
+
+    def pairs(self, stages: pd.DataFrame) -> tuple[Pair, ...]:
+        """The stage pairs, with the won stages added; unknown stages raise a ValueError."""
+        known = set(zip(stages["pipeline_id"].astype(int), stages["stage_id"], strict=True))
+        for p, s in self.stages:
+            if (p, s) not in known:
+                choices = ", ".join(
+                    f"({r.pipeline_id}, {r.stage_id}) {r.name!r}"
+                    for r in stages.loc[stages["pipeline_id"] == p].itertuples()
+                )
+                raise ValueError(
+                    f"counter {self.name!r}: unknown stage {s} of pipeline {p}; "
+                    f"stages of that pipeline: {choices or 'none (unknown pipeline)'}"
+                )
+        won = stages.loc[stages["kind"] == "won"]
+        extra = zip(won["pipeline_id"].astype(int), won["stage_id"].astype(int), strict=True)
+        return tuple(dict.fromkeys([*self.stages, *(extra if self.include_won else [])]))
+
+
+def _named(stages: pd.DataFrame, *patterns: tuple[str, ...]) -> tuple[Pair, ...]:
+    """Stages whose name contains every word of one of ``patterns`` (case-insensitive)."""
+    names = stages["name"].fillna("").str.casefold()
+    hit = pd.Series(False, index=stages.index)
+    for words in patterns:
+        hit |= names.map(lambda n, w=words: all(x in n for x in w))
+    open_ = stages["kind"].isin(["open", "unsorted"])
+    rows = stages.loc[hit & open_]
+    return tuple(zip(rows["pipeline_id"].astype(int), rows["stage_id"].astype(int), strict=True))
+
+
+def default_counters(stages: pd.DataFrame) -> tuple[PaymentCounter, ...]:
+    """'Awaiting payment' (deals now in stages named so) and 'Paid' (entered a stage named
+    'Paid' or won during the period), from the account's stage names."""
+    awaiting = _named(stages, ("await", "pay"), ("ожида", "оплат"))
+    paid = tuple(
+        p
+        for p in _named(stages, ("paid",), ("оплачен",))
+        if p not in awaiting and p not in _named(stages, ("unpaid",), ("не оплач",))
+    )
+    out = [PaymentCounter("Awaiting payment", awaiting, "now")] if awaiting else []
+    return (*out, PaymentCounter("Paid", paid, "entered", include_won=True))
+
+
+def _in_set(p: ir.IntegerValue, s: ir.IntegerValue, pairs: Sequence[Pair]) -> ir.BooleanValue:
+    by_pipe: dict[int, list[int]] = {}
+    for pid, sid in pairs:
+        by_pipe.setdefault(pid, []).append(sid)
+    cond = ibis.literal(False)
+    for pid, sids in by_pipe.items():
+        cond = cond | ((p == pid) & s.isin(sorted(sids)))
+    return cond
+
+
+def _flags(ctx: Context, sets: dict[str, tuple[Mode, tuple[Pair, ...]]]) -> ir.Table:
+    """One row per visible deal with a boolean column per counter (``c0, c1, …``)."""
+    now = ctx.now
+    m = ctx.table("deal_moves")
+    entered = {
+        f"e{i}": count_if(
+            ctx.during(m.at)
+            & _in_set(m.to_pipeline_id, m.to_stage_id, pairs)
+            # A move inside the set (e.g. "Paid" -> won) is not a new entry.
+            & ~_in_set(m.from_pipeline_id, m.from_stage_id, pairs)
+        )
+        for i, (mode, pairs) in enumerate(sets.values())
+        if mode == "entered"
+    }
+    # A deal's stage at moment t is the `from` of its first move at or after t (else its stage
+    # now); its creation stage is the `from` of its first move ever.
+    per = m.group_by("deal_id").aggregate(
+        p_now=m.from_pipeline_id.argmin(m.at, where=m.at >= now),
+        s_now=m.from_stage_id.argmin(m.at, where=m.at >= now),
+        p_init=m.from_pipeline_id.argmin(m.at),
+        s_init=m.from_stage_id.argmin(m.at),
+        **entered,
+    )
+    d = ctx.deals()
+    j = d.left_join(per, d.deal_id == per.deal_id)
+    p_now, s_now = j.p_now.coalesce(j.pipeline_id), j.s_now.coalesce(j.stage_id)
+    p_init, s_init = j.p_init.coalesce(j.pipeline_id), j.s_init.coalesce(j.stage_id)
+    cols: dict[str, ir.BooleanValue] = {}
+    for i, (mode, pairs) in enumerate(sets.values()):
+        if mode == "now":
+            cols[f"c{i}"] = (j.created_at < now) & _in_set(p_now, s_now, pairs)
+        else:
+            created_there = ctx.during(j.created_at) & _in_set(p_init, s_init, pairs)
+            cols[f"c{i}"] = (j[f"e{i}"].fill_null(0) > 0) | created_there
+    return j.select(deal_id=j.deal_id, price=j.price.fill_null(0), **cols)
+
+
+@dataclass(frozen=True)
+class PaymentCounters:
+    """Counter values. ``counters`` has one row per counter: ``name, mode, stages, deals,
+    budget`` (``stages`` names the stages, e.g. ``"Sales: Awaiting payment"``)."""
+
+    period: Period
+    scope: Scope
+    counters: pd.DataFrame
+    config: tuple[PaymentCounter, ...]
+    _ctx: Context = field(repr=False, compare=False)
+    _sets: dict[str, tuple[Mode, tuple[Pair, ...]]] = field(repr=False, compare=False)
+
+    definition = DEFINITION
+
+    def value(self, name: str) -> tuple[int, float]:
+        """(deals, budget) of the counter ``name``."""
+        row = self.counters.loc[self.counters["name"] == name]
+        if row.empty:
+            raise ValueError(f"unknown counter {name!r}; counters: {list(self.counters['name'])}")
+        return int(row["deals"].iloc[0]), float(row["budget"].iloc[0])
+
+    def sql(self) -> dict[str, str]:
+        """The SQL behind the numbers (query name -> SQL)."""
+        return to_sql({"counters": _query(self._ctx, self._sets)})
+
+    def records(self, counter: str, *, limit: int | None = None) -> pd.DataFrame:
+        """The deals behind counter ``counter`` (by name), largest budget first."""
+        names = list(self._sets)
+        if counter not in names:
+            raise ValueError(f"unknown counter {counter!r}; counters: {names}")
+        f = _flags(self._ctx, self._sets)
+        ids = f.filter(f[f"c{names.index(counter)}"]).select("deal_id")
+        d = self._ctx.deals().semi_join(ids, "deal_id").order_by([ibis.desc("price"), "deal_id"])
+        cols = ["deal_id", "name", "price", "pipeline_id", "stage_id", "responsible_user_id"]
+        frame = (d.limit(limit) if limit else d).select(*cols, "created_at", "closed_at")
+        return label_ids(self._ctx.store, frame.to_pandas())
+
+
+def _query(ctx: Context, sets: dict[str, tuple[Mode, tuple[Pair, ...]]]) -> ir.Table:
+    f = _flags(ctx, sets)
+    aggs: dict[str, ir.Scalar] = {}
+    for i in range(len(sets)):
+        aggs[f"n{i}"] = count_if(f[f"c{i}"])
+        aggs[f"b{i}"] = ibis.ifelse(f[f"c{i}"], f.price, 0).sum()
+    return f.aggregate(**aggs)
+
+
+def payment_counters(
+    ctx: Context, counters: Sequence[PaymentCounter] | None = None
+) -> PaymentCounters:
+    """Count deals and budget per payment counter; see :data:`DEFINITION`."""
+    stages = ctx.store.stages
+    config = tuple(counters) if counters is not None else default_counters(stages)
+    names = [c.name for c in config]
+    if len(set(names)) != len(names):
+        raise ValueError(f"counter names must be unique: {names}")
+    sets = {c.name: (c.mode, c.pairs(stages)) for c in config}
+    got = _query(ctx, sets).to_pandas().iloc[0] if sets else pd.Series()
+    pipes = ctx.store.pipelines.set_index("pipeline_id")["name"]
+    labels = stages.set_index(["pipeline_id", "stage_id"])["name"]
+    rows = []
+    for i, c in enumerate(config):
+        pairs = sets[c.name][1]
+        text = ", ".join(f"{pipes.get(p, p)}: {labels.get((p, s), s)}" for p, s in c.stages)
+        text = ", ".join(x for x in (text, "won" if c.include_won else "") if x)
+        n, b = got.get(f"n{i}"), got.get(f"b{i}")
+        rows.append(
+            {
+                "name": c.name,
+                "mode": c.mode,
+                "stages": text,
+                "n_stages": len(pairs),
+                "deals": int(n) if n is not None and pd.notna(n) else 0,
+                "budget": float(b) if b is not None and pd.notna(b) else 0.0,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=["name", "mode", "stages", "n_stages", "deals", "budget"])
+    frame = frame.astype({"deals": "int64", "budget": "float64", "n_stages": "int64"})
+    return PaymentCounters(
+        period=ctx.period,
+        scope=ctx.scope,
+        counters=frame,
+        config=config,
+        _ctx=ctx,
+        _sets=sets,
+    )
