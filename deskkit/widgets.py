@@ -170,7 +170,7 @@ _builtin(
     "Recent files",
     "Последние файлы",
     lambda desk, f: desk.recent_files(f.period, **f.scope),
-    None,
+    _chart("files", "recent_files_chart"),
 )
 _builtin(
     "system_usage",

@@ -67,3 +67,19 @@ def test_every_builtin_widget_computes_and_draws_offline(desk, widget):
     if widget.chart is not None:
         chart = widget.chart(result, currency=desk.currency)
         assert vlc.vegalite_to_svg(chart.to_dict()).lstrip().startswith("<svg")
+
+
+def test_list_widgets_have_charts_too(desk):
+    import vl_convert as vlc
+
+    from deskkit.charts.files import recent_files_chart, search_chart
+
+    files = desk.recent_files("year")
+    spec = recent_files_chart(files).to_dict()
+    drawn = sum(row["n"] for row in spec["datasets"][next(iter(spec["datasets"]))])
+    assert drawn == len(files.files) > 0
+    found = desk.search("contract")
+    spec = search_chart(found).to_dict()
+    assert sum(row["n"] for row in next(iter(spec["datasets"].values()))) == found.total
+    for chart in (recent_files_chart(files), search_chart(found)):
+        assert vlc.vegalite_to_svg(chart.to_dict()).lstrip().startswith("<svg")
