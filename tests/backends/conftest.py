@@ -88,3 +88,19 @@ def postgres_url() -> Iterator[str]:
             capture_output=True,
         )
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def desks(postgres_url: str, test_store):
+    """(DuckDB desk, PostgreSQL desk) over the same demo account, copied once per session."""
+    import ibis
+
+    import deskkit
+    from deskkit.store import SCHEMA
+
+    duck = deskkit.open(test_store.path, now=test_store.now)
+    pg = ibis.connect(postgres_url)
+    for name in SCHEMA:
+        pg.create_table(name, duck.store.table(name).to_pyarrow(), overwrite=True)
+    pg.disconnect()
+    return duck, deskkit.open(postgres_url, now=test_store.now)

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-import ibis
 import pandas as pd
 import pytest
-
-import deskkit
-from deskkit.store import SCHEMA
 
 pytestmark = pytest.mark.postgres
 
@@ -20,16 +16,10 @@ PERIODS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def both(postgres_url, test_store):
+@pytest.fixture
+def both(desks):
     """(DuckDB desk, PostgreSQL desk) over the same demo account."""
-    duck = deskkit.open(test_store.path, now=test_store.now)
-    pg = ibis.connect(postgres_url)
-    for name in SCHEMA:
-        data = duck.store.table(name).to_pyarrow()
-        pg.create_table(name, data, overwrite=True)
-    pg.disconnect()
-    return duck, deskkit.open(postgres_url, now=test_store.now)
+    return desks
 
 
 @pytest.mark.parametrize("period", PERIODS, ids=["month", "year", "past-quarter"])

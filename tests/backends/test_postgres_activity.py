@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import ibis
 import pandas as pd
 import pytest
 
@@ -13,20 +12,14 @@ from deskkit.filters import Period, Scope, Viewer
 from deskkit.metrics._base import Context
 from deskkit.metrics.activity import activity, events, events_since
 from deskkit.metrics.messaging import messages, response_time
-from deskkit.store import SCHEMA, open_store
 
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture(scope="module")
-def stores(postgres_url, test_store):
+@pytest.fixture
+def stores(desks):
     """(DuckDB store, PostgreSQL store) holding the same demo account."""
-    duck = open_store(test_store.path)
-    pg = ibis.connect(postgres_url)
-    for name in SCHEMA:
-        pg.create_table(name, duck.table(name).to_pyarrow(), overwrite=True)
-    pg.disconnect()
-    return duck, open_store(postgres_url)
+    return desks[0].store, desks[1].store
 
 
 def frames(ctx: Context) -> dict[str, object]:

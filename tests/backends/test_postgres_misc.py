@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import ibis
 import pandas as pd
 import pytest
 
-import deskkit
 from deskkit.filters import Scope, Viewer
 from deskkit.metrics._base import Context
 from deskkit.metrics.files import recent_files
@@ -14,20 +12,14 @@ from deskkit.metrics.nps import nps
 from deskkit.metrics.search import search
 from deskkit.metrics.sources import lead_sources
 from deskkit.metrics.usage import system_usage
-from deskkit.store import SCHEMA
 
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture(scope="module")
-def pair(postgres_url, test_store):
+@pytest.fixture
+def pair(desks):
     """(DuckDB desk, PostgreSQL desk) over the same demo account."""
-    duck = deskkit.open(test_store.path, now=test_store.now)
-    pg = ibis.connect(postgres_url)
-    for name in SCHEMA:
-        pg.create_table(name, duck.store.table(name).to_pyarrow(), overwrite=True)
-    pg.disconnect()
-    return duck, deskkit.open(postgres_url, now=test_store.now)
+    return desks
 
 
 def frames(desk, period: str, scope: Scope, viewer: Viewer) -> dict[str, pd.DataFrame]:

@@ -4,30 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 
-import ibis
 import pandas as pd
 import pytest
 
-import deskkit
 from deskkit.filters import Scope, Viewer
 from deskkit.metrics._base import Context
 from deskkit.metrics.goals import goals
 from deskkit.metrics.payments import payment_counters
 from deskkit.metrics.tasks import overdue_tasks
-from deskkit.store import SCHEMA
 
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture(scope="module")
-def stores(postgres_url, test_store):
-    """(DuckDB store, PostgreSQL store) holding the same demo account."""
-    duck = deskkit.open(test_store.path, now=test_store.now)
-    pg = ibis.connect(postgres_url)
-    for name in SCHEMA:
-        pg.create_table(name, duck.store.table(name).to_pyarrow(), overwrite=True)
-    pg.disconnect()
-    return duck, deskkit.open(postgres_url, now=test_store.now)
+@pytest.fixture
+def stores(desks):
+    """(DuckDB desk, PostgreSQL desk) over the same demo account."""
+    return desks
 
 
 def test_tasks_goals_payments_are_the_same_on_postgres(stores):

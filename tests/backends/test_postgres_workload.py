@@ -3,29 +3,21 @@ frames (deals by manager, deals without tasks, latest deals, forecast)."""
 
 from __future__ import annotations
 
-import ibis
 import pandas as pd
 import pytest
 
-import deskkit
 from deskkit.filters import Scope, Viewer
 from deskkit.metrics._base import Context
 from deskkit.metrics.forecast import forecast
 from deskkit.metrics.workload import deals_by_manager, deals_without_tasks, latest_deals
-from deskkit.store import SCHEMA
 
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture(scope="module")
-def workload_both(postgres_url, test_store):
+@pytest.fixture
+def workload_both(desks):
     """(DuckDB desk, PostgreSQL desk) over the same demo account."""
-    duck = deskkit.open(test_store.path, now=test_store.now)
-    pg = ibis.connect(postgres_url)
-    for name in SCHEMA:
-        pg.create_table(name, duck.store.table(name).to_pyarrow(), overwrite=True)
-    pg.disconnect()
-    return duck, deskkit.open(postgres_url, now=test_store.now)
+    return desks
 
 
 def frames(desk, scope: Scope, viewer: int | None) -> dict[str, pd.DataFrame]:
