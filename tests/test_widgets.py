@@ -83,3 +83,18 @@ def test_list_widgets_have_charts_too(desk):
     assert sum(row["n"] for row in next(iter(spec["datasets"].values()))) == found.total
     for chart in (recent_files_chart(files), search_chart(found)):
         assert vlc.vegalite_to_svg(chart.to_dict()).lstrip().startswith("<svg")
+
+
+# Queries that read no record rows: goal definitions (targets) are account settings.
+NO_RECORD_ROWS = {("goals", "goals")}
+
+
+@pytest.mark.parametrize("widget", widgets.widgets(), ids=lambda w: w.id)
+def test_every_widget_applies_the_viewer_inside_its_queries(desk, widget):
+    """An "own" viewer's id is a filter of every query a widget runs, not a pandas step after."""
+    users = desk.users()
+    own = int(users.loc[(users["deal_access"] == "own") & users["is_active"], "user_id"].iloc[0])
+    result = widget.compute(desk.as_viewer(own), Filters(period="month"))
+    for name, sql in result.sql().items():
+        if (widget.id, name) not in NO_RECORD_ROWS:
+            assert f"IN ({own})" in sql, f"{widget.id}.{name} does not filter by the viewer"
