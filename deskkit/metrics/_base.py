@@ -115,3 +115,14 @@ def label_ids(store: Store, frame: pd.DataFrame) -> pd.DataFrame:
             keys = pd.MultiIndex.from_arrays([out[pcol], out[scol]])
             out[f"{prefix}stage"] = stages.reindex(keys).to_numpy()
     return out
+
+
+def deal_ref(t: ir.Table) -> ir.IntegerValue:
+    """``t.entity_id`` where the row is attached to a deal, else NULL.
+
+    Join on ``deal_ref(t) == deals.deal_id`` rather than on ``entity_type == 'deal' AND
+    entity_id == deal_id``: in a left or anti join that mixed condition makes DuckDB fall back
+    to a nested-loop join (about 20 s instead of 50 ms for a month of events at 100k deals),
+    while an equality on one expression stays a hash join on every backend.
+    """
+    return ibis.ifelse(t.entity_type == "deal", t.entity_id, ibis.null("int64"))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 import ibis
 import pandas as pd
 
-from deskkit.metrics._base import ROBOT, Context, count_if, label_ids, to_sql
+from deskkit.metrics._base import ROBOT, Context, count_if, deal_ref, label_ids, to_sql
 from deskkit.metrics.activity import _not_on_deleted, _visible_deals
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ class Messages:
         if user is not None:
             m = m.filter(m.owner == int(user))
         d = _visible_deals(ctx).select(deal_id="deal_id", deal="name")
-        j = m.left_join(d, [m.entity_type == "deal", m.entity_id == d.deal_id])
+        j = m.left_join(d, deal_ref(m) == d.deal_id)
         cols = ["message_id", "talk_id", "created_at", "direction", "channel", "entity_type"]
         j = j.select(*cols, "entity_id", "deal", user_id="owner").order_by(
             [ibis.desc("created_at"), "message_id"]
@@ -263,7 +263,7 @@ class ResponseTime:
         if what == "replies":
             r = _replies(ctx, [(ctx.t0, ctx.t1)])
             d = _visible_deals(ctx).select(deal_id="deal_id", deal="name")
-            t = r.left_join(d, [r.entity_type == "deal", r.entity_id == d.deal_id])
+            t = r.left_join(d, deal_ref(r) == d.deal_id)
             t = t.select(
                 "talk_id",
                 "entity_type",

@@ -15,7 +15,7 @@ import ibis
 import pandas as pd
 
 from deskkit.filters import Scope
-from deskkit.metrics._base import Context, count_if, label_ids, to_sql
+from deskkit.metrics._base import Context, count_if, deal_ref, label_ids, to_sql
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -61,7 +61,7 @@ def _tasks(ctx: Context) -> ir.Table:
     deleted = ctx.table("deals")
     deleted = deleted.filter(deleted.is_deleted.fill_null(False)).select("deal_id")
     t = t.filter(ctx.by_owner(t.responsible_user_id), t.created_at <= ctx.now)
-    t = t.anti_join(deleted, (t.entity_type == "deal") & (t.entity_id == deleted.deal_id))
+    t = t.anti_join(deleted, deal_ref(t) == deleted.deal_id)
     done_at = t.completed_at.coalesce(
         ibis.ifelse(t.is_completed.fill_null(False), ibis.literal(_EPOCH), ibis.null("timestamp"))
     )
@@ -212,7 +212,7 @@ def _task_rows(ctx: Context, rows: ir.Table, order: list[str], limit: int | None
     j = rows.join(t, "task_id")
     # Deal names only for deals the viewer may see (ctx.deals applies their rights).
     d = ctx.deals().select(deal_id="deal_id", deal="name")
-    j = j.left_join(d, (j.entity_type == "deal") & (j.entity_id == d.deal_id)).drop("deal_id")
+    j = j.left_join(d, deal_ref(j) == d.deal_id).drop("deal_id")
     j = j.order_by(order)
     frame = (j.limit(limit) if limit else j).to_pandas()
     if "done_now" in frame:
