@@ -1,0 +1,157 @@
+"""Time every registered desktop widget for one filter change, on demo accounts.
+
+Usage: python bench/bench_desktop.py [--deals 100000 1000000] [--runs 5] [--pandas]
+
+A "filter change" recomputes every widget for a new filter state (the period alternates between
+this month and this week, as a user clicking the period buttons does). Reported per widget and
+for the whole desktop: the median of ``runs`` changes, and the slowest. With ``--pandas``, the
+same numbers are also computed by straightforward pandas code (bench/pandas_desktop.py) on
+tables loaded into memory, and the two results are compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+AS_OF = dt.date(2026, 11, 27)
+NOW = dt.datetime(2026, 11, 27, 15, 0, tzinfo=dt.UTC)
+PERIODS = ("month", "week")
+
+
+def measure(deals: int, runs: int, with_pandas: bool) -> dict:
+    import deskkit
+    from deskkit import widgets
+    from deskkit.connectors.demo.cache import cached_demo
+
+    desk = deskkit.open(cached_demo(deals=deals, seed=7, as_of=AS_OF), now=NOW)
+    ws = widgets.widgets()
+    for w in ws:  # warm-up: first compile of each expression shape, OS file cache
+        w.compute(desk, widgets.Filters(period="year"))
+    per: dict[str, list[float]] = {w.id: [] for w in ws}
+    totals: list[float] = []
+    results: dict[str, object] = {}
+    for i in range(runs):
+        f = widgets.Filters(period=PERIODS[i % 2])
+        start = time.perf_counter()
+        for w in ws:
+            t = time.perf_counter()
+            results[w.id] = w.compute(desk, f)
+            per[w.id].append((time.perf_counter() - t) * 1e3)
+        totals.append((time.perf_counter() - start) * 1e3)
+    out = {
+        "deals": deals,
+        "desktop_ms": {"median": statistics.median(totals), "max": max(totals)},
+        "widgets_ms": {k: {"median": statistics.median(v), "max": max(v)} for k, v in per.items()},
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    if with_pandas:
+        sys.path.insert(0, str(Path(__file__).parent))
+        import pandas_desktop
+
+        out["pandas"] = pandas_desktop.run(desk, runs, PERIODS)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--deals", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--pandas", action="store_true")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--prepare", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.prepare:
+        from deskkit.connectors.demo.cache import cached_demo
+
+        cached_demo(deals=args.prepare, seed=7, as_of=AS_OF, progress=True)
+        return
+    if args.one:
+        print(json.dumps(measure(args.one, args.runs, args.pandas)))
+        return
+    results = []
+    for n in args.deals:
+        subprocess.run([sys.executable, __file__, "--prepare", str(n)], check=True)
+        cmd = [sys.executable, __file__, "--one", str(n), "--runs", str(args.runs)]
+        proc = subprocess.run(
+            cmd + (["--pandas"] if args.pandas else []), capture_output=True, text=True
+        )
+        if proc.returncode:
+            sys.exit(proc.stderr[-3000:])
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    print(
+        f"\n{os.cpu_count()} cores · {cpu} · Python {platform.python_version()} · {dt.date.today()}"
+    )
+    head = " | ".join(f"{r['deals']:,}: median / max" for r in results)
+    print(f"\n| widget | {head} |\n|---|" + "---:|" * len(results))
+    for wid in results[0]["widgets_ms"]:
+        cells = [
+            f"{r['widgets_ms'][wid]['median']:.0f} / {r['widgets_ms'][wid]['max']:.0f} ms"
+            for r in results
+        ]
+        print(f"| {wid} | " + " | ".join(cells) + " |")
+    cells = [
+        f"**{r['desktop_ms']['median']:.0f} / {r['desktop_ms']['max']:.0f} ms**" for r in results
+    ]
+    print("| **whole desktop** | " + " | ".join(cells) + " |")
+    print("| peak RSS | " + " | ".join(f"{r['peak_rss_mb']:.0f} MB" for r in results) + " |")
+    if args.pandas:
+        print_pandas(results)
+    Path("bench/results").mkdir(parents=True, exist_ok=True)
+    Path("bench/results/desktop.json").write_text(json.dumps(results, indent=2))
+
+
+def print_pandas(results: list[dict]) -> None:
+    """Engine vs pandas medians per widget, and whether the numbers agree."""
+
+    def ms(value: float | None) -> str:
+        return "–" if value is None else f"{value:.0f} ms"
+
+    def agrees(w: dict) -> str:
+        return {True: "yes", False: "**no**", None: "–"}[w["agrees"]]
+
+    head = " | ".join(f"{r['deals']:,}: engine / pandas | agree" for r in results)
+    print(f"\n| widget | {head} |\n|---|" + "---:|---|" * len(results))
+    for wid in results[0]["widgets_ms"]:
+        cells = []
+        for r in results:
+            w = r["pandas"]["widgets"].get(wid, {"pandas_ms": None, "agrees": None})
+            cells.append(
+                f"{ms(r['widgets_ms'][wid]['median'])} / {ms(w['pandas_ms'])} | {agrees(w)}"
+            )
+        print(f"| {wid} | " + " | ".join(cells) + " |")
+    cells = [
+        f"**{r['desktop_ms']['median']:.0f} / {r['pandas']['desktop_ms']:.0f} ms** |"
+        for r in results
+    ]
+    print("| **whole desktop** | " + " | ".join(cells) + " |")
+    for r in results:
+        p = r["pandas"]
+        print(
+            f"\npandas, {r['deals']:,} deals: load {p['load_s']:.1f} s, frames "
+            f"{p['frames_mb']:.0f} MB, peak RSS after pandas {p['peak_rss_mb']:.0f} MB"
+        )
+        for wid, w in p["widgets"].items():
+            if w["agrees"] is not True:
+                print(f"  {wid}: {w['diff']}")
+
+
+if __name__ == "__main__":
+    main()
