@@ -82,6 +82,17 @@ class Context:
         t = self.store.table("deals")
         return t.filter(~t.is_deleted.fill_null(False), self.by_owner(t.responsible_user_id))
 
+    def visible_deals(self) -> ir.Table:
+        """Non-deleted deals the viewer may see, whatever the scope (for actions, which are
+        scoped by their author, not by the deal's owner)."""
+        return replace(self, scope=Scope()).deals()
+
+    def live(self, t: ir.Table) -> ir.Table:
+        """Rows of ``t`` (with ``entity_type``/``entity_id``) not attached to a deleted deal."""
+        d = self.store.table("deals")
+        gone = d.filter(d.is_deleted.fill_null(False)).select("deal_id")
+        return t.anti_join(gone, deal_ref(t) == gone.deal_id)
+
 
 def count_if(condition: ir.BooleanValue) -> ir.IntegerScalar:
     """Rows where ``condition`` holds (PostgreSQL cannot cast a boolean to bigint: no cast)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import ibis
@@ -63,18 +63,6 @@ EVENTS_DEFINITION = (
 )
 
 
-def _visible_deals(ctx: Context) -> ir.Table:
-    """Non-deleted deals the viewer may see, whatever the scope (actions are scoped by author)."""
-    return replace(ctx, scope=Scope()).deals()
-
-
-def _not_on_deleted(ctx: Context, t: ir.Table) -> ir.Table:
-    """Rows of ``t`` (with entity_type/entity_id) not attached to a deleted deal."""
-    d = ctx.table("deals")
-    gone = d.filter(d.is_deleted.fill_null(False)).select("deal_id")
-    return t.anti_join(gone, deal_ref(t) == gone.deal_id)
-
-
 def _action(t: ir.Table, kind: str, user: str, at: str, rid: str, detail: ir.Value) -> ir.Table:
     return t.select(
         type=ibis.literal(kind),
@@ -89,10 +77,10 @@ def _action(t: ir.Table, kind: str, user: str, at: str, rid: str, detail: ir.Val
 
 def _actions(ctx: Context, spans: list[tuple[_dt.datetime, _dt.datetime]]) -> ir.Table:
     """Every human action in scope falling in one of ``spans``, as one tidy table."""
-    calls = _not_on_deleted(ctx, ctx.table("calls"))
-    msgs = _not_on_deleted(ctx, ctx.table("messages"))
-    tasks = _not_on_deleted(ctx, ctx.table("tasks"))
-    notes = _not_on_deleted(ctx, ctx.table("notes"))
+    calls = ctx.live(ctx.table("calls"))
+    msgs = ctx.live(ctx.table("messages"))
+    tasks = ctx.live(ctx.table("tasks"))
+    notes = ctx.live(ctx.table("notes"))
     live = ctx.table("deals").filter(~ctx.table("deals").is_deleted.fill_null(False))
     moves = ctx.table("deal_moves").semi_join(live.select("deal_id"), "deal_id")
     moves = moves.mutate(entity_type=ibis.literal("deal"), entity_id=moves.deal_id)
@@ -180,7 +168,7 @@ class Activity:
             a = a.filter(a.user_id == int(user))
         if type is not None:
             a = a.filter(a.type == type)
-        d = _visible_deals(ctx).select(deal_id="deal_id", deal="name")
+        d = ctx.visible_deals().select(deal_id="deal_id", deal="name")
         j = a.left_join(d, deal_ref(a) == d.deal_id)
         j = j.select(
             "type", "at", "user_id", "entity_type", "entity_id", "deal", "record_id", "detail"
@@ -279,7 +267,7 @@ def _feed(
         e = e.filter(e.created_by.isin([int(k) for k in who]))
     # Visibility as a join on the period's events, not an IN-subquery per row (which DuckDB ran
     # as a nested loop: seconds at 100k deals): events on deals need a visible, live deal.
-    d = _visible_deals(ctx).select(_visible_id="deal_id")
+    d = ctx.visible_deals().select(_visible_id="deal_id")
     j = e.left_join(d, deal_ref(e) == d._visible_id)
     seen = ibis.ifelse(
         j.entity_type == "deal",
@@ -318,7 +306,7 @@ class Events:
 
 
 def _feed_rows(ctx: Context, e: ir.Table, limit: int | None) -> pd.DataFrame:
-    d = _visible_deals(ctx).select(deal_id="deal_id", deal="name")
+    d = ctx.visible_deals().select(deal_id="deal_id", deal="name")
     j = e.left_join(d, deal_ref(e) == d.deal_id)
     cols = ["event_id", "created_at", "type", "entity_type", "entity_id", "deal", "created_by"]
     j = j.select(*cols, "value_before", "value_after").order_by(
@@ -330,7 +318,7 @@ def _feed_rows(ctx: Context, e: ir.Table, limit: int | None) -> pd.DataFrame:
 def _event_queries(ctx: Context, types, entity_types, authors, limit: int) -> dict[str, ir.Expr]:
     every = _feed(ctx, None, entity_types, authors)
     chosen = _feed(ctx, types, entity_types, authors)
-    d = _visible_deals(ctx).select(deal_id="deal_id", deal="name")
+    d = ctx.visible_deals().select(deal_id="deal_id", deal="name")
     j = chosen.left_join(d, deal_ref(chosen) == d.deal_id)
     cols = ["event_id", "created_at", "type", "entity_type", "entity_id", "deal", "created_by"]
     feed = j.select(*cols).order_by([ibis.desc("created_at"), ibis.desc("event_id")])

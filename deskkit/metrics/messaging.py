@@ -14,7 +14,6 @@ import ibis
 import pandas as pd
 
 from deskkit.metrics._base import ROBOT, Context, count_if, deal_ref, label_ids, to_sql
-from deskkit.metrics.activity import _not_on_deleted, _visible_deals
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -60,7 +59,7 @@ def _in_spans(col: ir.TimestampValue, spans: list[Span]) -> ir.BooleanValue:
 def _owned(ctx: Context, m: ir.Table, spans: list[Span]) -> ir.Table:
     """Messages in ``spans`` with their ``owner``: the author of an outgoing message, the
     responsible user of the deal of an incoming one; only owners in scope."""
-    m = _not_on_deleted(ctx, m.filter(_in_spans(m.created_at, spans)))
+    m = ctx.live(m.filter(_in_spans(m.created_at, spans)))
     out = m.filter(m.direction == "out", ctx.by_owner(m.user_id)).mutate(owner=m.user_id)
     inc = m.filter(m.direction == "in", m.entity_type == "deal")
     d = ctx.deals().select(deal_id="deal_id", owner="responsible_user_id")
@@ -111,7 +110,7 @@ class Messages:
             m = m.filter(m.channel == channel)
         if user is not None:
             m = m.filter(m.owner == int(user))
-        d = _visible_deals(ctx).select(deal_id="deal_id", deal="name")
+        d = ctx.visible_deals().select(deal_id="deal_id", deal="name")
         j = m.left_join(d, deal_ref(m) == d.deal_id)
         cols = ["message_id", "talk_id", "created_at", "direction", "channel", "entity_type"]
         j = j.select(*cols, "entity_id", "deal", user_id="owner").order_by(
@@ -169,7 +168,7 @@ def _talks(ctx: Context, since: _dt.datetime) -> ir.Table:
     m = ctx.table("messages")
     # A robot's auto-reply does not stop the clock: the client is still waiting for a person.
     bot = (m.direction == "out") & (m.user_id == ROBOT)
-    m = _not_on_deleted(ctx, m.filter(m.created_at < ctx.now, ~bot.fill_null(False)))
+    m = ctx.live(m.filter(m.created_at < ctx.now, ~bot.fill_null(False)))
     active = m.filter(m.created_at >= since).select("talk_id").distinct()
     m = m.semi_join(active, "talk_id")
     # 'in' sorts before 'out': a reply stamped the same second as the question still follows it.
@@ -262,7 +261,7 @@ class ResponseTime:
         ctx = self._ctx
         if what == "replies":
             r = _replies(ctx, [(ctx.t0, ctx.t1)])
-            d = _visible_deals(ctx).select(deal_id="deal_id", deal="name")
+            d = ctx.visible_deals().select(deal_id="deal_id", deal="name")
             t = r.left_join(d, deal_ref(r) == d.deal_id)
             t = t.select(
                 "talk_id",

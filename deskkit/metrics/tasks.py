@@ -58,10 +58,7 @@ def _tasks(ctx: Context) -> ir.Table:
     """Visible, in-scope tasks that existed at now and are not on a deleted deal, with the
     moment they were done (null = not done)."""
     t = ctx.table("tasks")
-    deleted = ctx.table("deals")
-    deleted = deleted.filter(deleted.is_deleted.fill_null(False)).select("deal_id")
-    t = t.filter(ctx.by_owner(t.responsible_user_id), t.created_at <= ctx.now)
-    t = t.anti_join(deleted, deal_ref(t) == deleted.deal_id)
+    t = ctx.live(t.filter(ctx.by_owner(t.responsible_user_id), t.created_at <= ctx.now))
     done_at = t.completed_at.coalesce(
         ibis.ifelse(t.is_completed.fill_null(False), ibis.literal(_EPOCH), ibis.null("timestamp"))
     )
