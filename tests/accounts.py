@@ -165,3 +165,15 @@ class AccountBuilder:
                 raw.execute(f'INSERT INTO "{name}" SELECT * FROM _rows')
                 raw.unregister("_rows")
         return con
+
+
+_SHARED: dict[str, tuple[Any, Any]] = {}
+
+
+def shared_store(key: str, builder: AccountBuilder | None = None) -> tuple[Any, Any]:
+    """(connection, store) built once per ``key``: property tests replace only the tables they
+    vary between examples, since writing all 27 tables per example would dominate their time."""
+    if key not in _SHARED:
+        con = (builder or AccountBuilder()).write(ibis.duckdb.connect())
+        _SHARED[key] = (con, open_store(con))
+    return _SHARED[key]

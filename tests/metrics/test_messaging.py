@@ -7,10 +7,9 @@ import datetime as dt
 import math
 import statistics
 
-import ibis
 import pytest
 import vl_convert
-from accounts import AccountBuilder, ts
+from accounts import AccountBuilder, shared_store, ts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,7 +17,6 @@ from deskkit.charts.activity import messages_chart, response_time_chart
 from deskkit.filters import Period, Scope, Viewer
 from deskkit.metrics._base import Context
 from deskkit.metrics.messaging import messages, response_time
-from deskkit.store import open_store
 
 MARCH = (dt.date(2026, 3, 1), dt.date(2026, 3, 31))
 NOW = dt.datetime(2026, 4, 15, tzinfo=dt.UTC)
@@ -180,15 +178,6 @@ def test_empty_period(chat):
 
 BASE = dt.datetime(2026, 3, 1)
 PNOW = dt.datetime(2026, 3, 20, tzinfo=dt.UTC)
-_STORE: dict[str, object] = {}
-
-
-def _store():
-    """One DuckDB store for every example: deals and messages are replaced each time."""
-    if "store" not in _STORE:
-        con = AccountBuilder().write(ibis.duckdb.connect())
-        _STORE["con"], _STORE["store"] = con, open_store(con)
-    return _STORE["con"], _STORE["store"]
 
 
 @st.composite
@@ -257,7 +246,7 @@ def _load(con, deals, msgs) -> None:
 )
 def test_response_time_matches_reference(data, first, length, scope):
     deals, msgs = data
-    con, store = _store()
+    con, store = shared_store(__name__)
     _load(con, deals, msgs)
     day = BASE.date() + dt.timedelta(days=first)
     ctx = Context(store, Period.between(day, day + dt.timedelta(days=length), now=PNOW), scope)

@@ -5,31 +5,19 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-import ibis
 import pandas as pd
-from accounts import STAGES, AccountBuilder
+from accounts import STAGES, shared_store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference_flow import Deal, flow
 
 from deskkit.filters import Period, Scope
 from deskkit.metrics.pipeline_flow import pipeline_flow
-from deskkit.store import open_store
 
 BASE = dt.datetime(2026, 3, 1)
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 STAGE_CHOICES = [(p, s) for p, s, *_ in STAGES]
 OWNERS = [1, 2, 3]
-
-_STORE: dict[str, object] = {}
-
-
-def _store():
-    """One DuckDB store for all examples: only deals and deal_moves are replaced each time."""
-    if "store" not in _STORE:
-        con = AccountBuilder().write(ibis.duckdb.connect())
-        _STORE["con"], _STORE["store"] = con, open_store(con)
-    return _STORE["con"], _STORE["store"]
 
 
 @st.composite
@@ -104,7 +92,7 @@ def _load(con, items: list[Deal]) -> None:
     scope=st.sampled_from([Scope(), Scope(user=2), Scope(department=1)]),
 )
 def test_engine_matches_reference(items, first, length, pipeline, scope):
-    con, store = _store()
+    con, store = shared_store(__name__)
     _load(con, items)
     day = BASE.date() + dt.timedelta(days=first)
     period = Period.between(day, day + dt.timedelta(days=length), timezone="UTC", now=NOW)

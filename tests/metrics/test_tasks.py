@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-import ibis
 import pytest
 import vl_convert as vlc
-from accounts import AccountBuilder, ts
+from accounts import AccountBuilder, shared_store, ts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,7 +15,6 @@ from deskkit.charts.tasks import overdue_tasks_chart
 from deskkit.filters import Period, Scope, Viewer
 from deskkit.metrics._base import Context
 from deskkit.metrics.tasks import overdue_tasks
-from deskkit.store import open_store
 
 MARCH = (dt.date(2026, 3, 1), dt.date(2026, 3, 31))
 NOW = dt.datetime(2026, 4, 15, tzinfo=dt.UTC)
@@ -243,18 +241,14 @@ def test_demo_account(desk):
 
 BASE = dt.datetime(2026, 3, 1)
 EPOCH = dt.datetime(1970, 1, 1)
-_STORE: dict[str, object] = {}
 
 
 def _shared():
     """One DuckDB store for all examples: deals 1..3 (3 deleted); tasks are replaced each time."""
-    if "store" not in _STORE:
-        b = AccountBuilder()
-        for deal_id in (1, 2, 3):
-            b.deal(deal_id, "2026-01-01", 11, owner=deal_id, deleted=deal_id == 3)
-        con = b.write(ibis.duckdb.connect())
-        _STORE["con"], _STORE["store"] = con, open_store(con)
-    return _STORE["con"], _STORE["store"]
+    b = AccountBuilder()
+    for deal_id in (1, 2, 3):
+        b.deal(deal_id, "2026-01-01", 11, owner=deal_id, deleted=deal_id == 3)
+    return shared_store(__name__, b)
 
 
 def hours(n: int) -> dt.datetime:

@@ -6,16 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-import ibis
 import pytest
-from accounts import AccountBuilder, ts
+from accounts import AccountBuilder, shared_store, ts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deskkit.filters import Period, Scope, Viewer
 from deskkit.metrics._base import Context
 from deskkit.metrics.usage import system_usage
-from deskkit.store import open_store
 
 NOW = dt.datetime(2026, 4, 15, tzinfo=dt.UTC)
 # A custom 31-day period: the previous one is Jan 29 – Feb 28.
@@ -161,15 +159,6 @@ def test_demo_account(desk):
 
 BASE = dt.datetime(2026, 3, 1)
 PNOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
-_STORE: dict[str, object] = {}
-
-
-def _store():
-    """One DuckDB store for all examples: only presence is replaced each time."""
-    if "store" not in _STORE:
-        con = AccountBuilder().write(ibis.duckdb.connect())
-        _STORE["con"], _STORE["store"] = con, open_store(con)
-    return _STORE["con"], _STORE["store"]
 
 
 def reference(sessions, t0: dt.datetime, t1: dt.datetime, users) -> dict[int, float]:
@@ -205,7 +194,7 @@ sessions_st = st.lists(
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sessions=sessions_st, first=st.integers(0, 25), length=st.integers(0, 6))
 def test_clipping_matches_reference(sessions, first, length):
-    con, store = _store()
+    con, store = shared_store(__name__)
     raw = con.con
     raw.execute("DELETE FROM presence")
     if sessions:

@@ -7,8 +7,7 @@ import datetime as dt
 import math
 from collections import Counter, defaultdict
 
-import ibis
-from accounts import STAGES, USERS, AccountBuilder
+from accounts import STAGES, USERS, shared_store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference_flow import Deal
@@ -17,23 +16,12 @@ from deskkit.filters import Period, Scope, Viewer
 from deskkit.metrics._base import Context
 from deskkit.metrics.forecast import forecast
 from deskkit.metrics.workload import deals_by_manager
-from deskkit.store import open_store
 
 NOW = dt.datetime(2026, 4, 1, 12)
 STAGE_CHOICES = [(p, s) for p, s, *_ in STAGES]
 KINDS = {(p, s): kind for p, s, _, _, kind in STAGES}
 OPEN, CLOSED = ("open", "unsorted"), ("won", "lost")
 GROUPS = {u: g for u, _, g, _, _ in USERS}
-
-_STORE: dict[str, object] = {}
-
-
-def _store():
-    """One DuckDB store for all examples: only deals and deal_moves change between them."""
-    if "store" not in _STORE:
-        con = AccountBuilder().write(ibis.duckdb.connect())
-        _STORE["con"], _STORE["store"] = con, open_store(con)
-    return _STORE["con"], _STORE["store"]
 
 
 @st.composite
@@ -152,7 +140,7 @@ def close(a: float, b: float) -> bool:
     k=st.sampled_from([1, 2, 3, 20]),
 )
 def test_forecast_and_managers_match_reference(items, scope, viewer, k):
-    con, store = _store()
+    con, store = shared_store(__name__)
     _load(con, items)
     period = Period.preset("month", now=NOW.replace(tzinfo=dt.UTC))
     ctx = Context(store, period, scope, Viewer(viewer))
