@@ -80,6 +80,42 @@ def _flow(args: argparse.Namespace) -> int:
     return 0
 
 
+_DELIMITERS = {";": "semicolon", ",": "comma", "\t": "tab"}
+#: Reject reasons the import command prints (all of them are in the store's rejects table).
+SHOWN_REJECTS = 5
+
+
+def _import(args: argparse.Namespace) -> int:
+    from deskkit.connectors.export import import_files
+
+    result = import_files(
+        args.files,
+        args.store,
+        entity=args.entity,
+        timezone=args.timezone,
+        currency=args.currency,
+    )
+    made = "created" if result.created else "updated"
+    print(f"{result.store}: {made}; dates read in {result.timezone}")
+    for f in result.files:
+        how = f.format if f.delimiter is None else f"{f.encoding}, {_DELIMITERS[f.delimiter]}"
+        repeated = f", {f.duplicates} repeated" if f.duplicates else ""
+        print(
+            f"  {f.path.name}: {f.entity} ({how}): {f.rows} rows, {f.loaded} loaded, "
+            f"{f.rejected} rejected{repeated}"
+        )
+        for note in f.warnings:
+            print(f"    note: {note}")
+    print("rows written: " + (" · ".join(f"{t} {n}" for t, n in result.rows.items()) or "none"))
+    if result.rejects:
+        print(f"rejected {result.rejected} row(s), kept in the store's rejects table:")
+        for reject in result.rejects[:SHOWN_REJECTS]:
+            print(f"  {reject}")
+        if result.rejected > SHOWN_REJECTS:
+            print(f"  … and {result.rejected - SHOWN_REJECTS} more")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="deskkit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -106,6 +142,18 @@ def main(argv: list[str] | None = None) -> int:
     flow.add_argument("--user")
     flow.add_argument("--department")
     flow.set_defaults(run=_flow)
+
+    imp = sub.add_parser("import", help="load amoCRM export files (CSV/XLSX) into a store")
+    imp.add_argument("files", nargs="+", metavar="FILE", help="deals, contacts or companies")
+    imp.add_argument("--store", required=True, help="DuckDB file to create or update")
+    imp.add_argument("--entity", choices=["deals", "contacts", "companies"])
+    imp.add_argument(
+        "--timezone", help="zone of the file's dates (default: the store's, else Europe/Moscow)"
+    )
+    imp.add_argument(
+        "--currency", help="currency of a new store (default: from the budget column, else RUB)"
+    )
+    imp.set_defaults(run=_import)
 
     args = parser.parse_args(argv)
     try:
