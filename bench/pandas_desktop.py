@@ -54,9 +54,11 @@ TABLES: dict[str, list[str] | None] = {
         "entity_id",
         "responsible_user_id",
         "created_at",
+        "deadline",
         "is_completed",
         "completed_at",
     ],
+    "task_deadline_changes": None,
     "events": ["event_id", "type", "entity_type", "entity_id", "created_at", "created_by"],
     "messages": None,
     "calls": ["call_id", "direction", "entity_type", "entity_id", "user_id", "created_at"],
@@ -66,6 +68,7 @@ TABLES: dict[str, list[str] | None] = {
     "nps": None,
     "contacts": ["id", "responsible_user_id", "is_deleted"],
     "companies": ["id", "responsible_user_id", "is_deleted"],
+    "goals": None,
 }
 
 Db = dict[str, pd.DataFrame]
@@ -683,6 +686,227 @@ def response_time_engine(r: Any) -> dict:
     return {k: getattr(r, k) for k in keys}
 
 
+# Overdue tasks ----------------------------------------------------------------------------------
+
+#: A completed task without a completion time counts as completed on time (long ago).
+EPOCH = pd.Timestamp("1970-01-01")
+
+
+def _deadlines(db: Db) -> pd.DataFrame:
+    """Every deadline each task had: ``task_id, deadline, set_at, replaced_at``. The original
+    deadline (the first change's ``old_deadline``, else the task's deadline; ``set_at`` NaT) is in
+    force until the first change; each change's ``new_deadline`` from its ``at`` until the next
+    change (``replaced_at`` NaT: still in force)."""
+    t = db["tasks"]
+    c = db["task_deadline_changes"].sort_values(["task_id", "at", "new_deadline"])
+    first = c.drop_duplicates("task_id").set_index("task_id")
+    original = pd.DataFrame(
+        {
+            "task_id": t["task_id"],
+            "deadline": t["task_id"].map(first["old_deadline"]).fillna(t["deadline"]),
+            "set_at": pd.NaT,
+            "replaced_at": t["task_id"].map(first["at"]),
+        }
+    )
+    changes = pd.DataFrame(
+        {
+            "task_id": c["task_id"],
+            "deadline": c["new_deadline"],
+            "set_at": c["at"],
+            "replaced_at": c.groupby("task_id")["at"].shift(-1),
+        }
+    )
+    return pd.concat([original, changes], ignore_index=True)
+
+
+def overdue_tasks(db: Db, period: Any) -> dict:
+    now = _ts(period.now_utc)
+    t = _not_on_deleted(db, db["tasks"])
+    t = t[t["created_at"] <= now]
+    done = t["is_completed"].fillna(False).astype(bool)
+    t = t.assign(done_at=t["completed_at"].where(t["completed_at"].notna() | ~done, EPOCH))
+    t = t[["task_id", "responsible_user_id", "done_at"]]
+    tl = _deadlines(db)
+    tl = tl[tl["set_at"].isna() | (tl["set_at"] <= now)]  # changes made after now are unknown
+
+    # Overdue now: not done at now and the deadline in force at now has passed.
+    current = tl[tl["replaced_at"].isna() | (tl["replaced_at"] > now)]
+    s = t.merge(current[["task_id", "deadline"]], on="task_id")
+    done_now = s["done_at"].notna() & (s["done_at"] <= now)
+    late = s[~done_now & (s["deadline"] < now)]
+
+    # Missed: a deadline inside the period, already past, not moved away at or before it, the
+    # task not done at or before it; once per (task, deadline).
+    d = tl["deadline"]
+    missed = tl[
+        _during(d, _span(period)) & (d < now) & (tl["replaced_at"].isna() | (tl["replaced_at"] > d))
+    ]
+    missed = missed[["task_id", "deadline"]].drop_duplicates().merge(t, on="task_id")
+    missed = missed[missed["done_at"].isna() | (missed["done_at"] > missed["deadline"])]
+
+    per = pd.concat(
+        [
+            missed.groupby("responsible_user_id").agg(
+                occurrences=("task_id", "size"), tasks=("task_id", "nunique")
+            ),
+            late.groupby("responsible_user_id").size().rename("overdue_now"),
+        ],
+        axis=1,
+    ).fillna(0)
+    return {
+        "occurrences": len(missed),
+        "overdue_now": len(late),
+        "by_user": {
+            _uid(u): {k: int(row[k]) for k in ("occurrences", "tasks", "overdue_now")}
+            for u, row in per.iterrows()
+        },
+    }
+
+
+def overdue_tasks_engine(r: Any) -> dict:
+    cols = ["occurrences", "tasks", "overdue_now"]
+    return {
+        "occurrences": r.occurrences,
+        "overdue_now": r.overdue_now,
+        "by_user": {
+            _uid(row["user_id"]): {c: row[c] for c in cols} for _, row in r.by_user.iterrows()
+        },
+    }
+
+
+# Goals ------------------------------------------------------------------------------------------
+
+CADENCE_MONTHS = {"month": 1, "quarter": 3, "year": 12}
+
+
+def _cadence_spans(cadence: str, period: Any) -> dict[str, tuple[pd.Timestamp, pd.Timestamp]]:
+    """Naive-UTC spans of the cadence period containing now (up to now) and the whole previous
+    one, cut at local midnights in the account's time zone."""
+    tz = period.timezone
+    now = pd.Timestamp(period.now).tz_convert(tz)
+    step = CADENCE_MONTHS[cadence]
+    month = (now.month - 1) // step * step + 1
+    start = pd.Timestamp(year=now.year, month=month, day=1, tz=tz)
+    prev = start - pd.DateOffset(months=step)
+
+    def utc(x: pd.Timestamp) -> pd.Timestamp:
+        return x.tz_convert("UTC").tz_localize(None)
+
+    return {"cur": (utc(start), utc(now)), "prev": (utc(prev), utc(start))}
+
+
+def goals(db: Db, period: Any) -> dict:
+    now = _ts(period.now_utc)
+    g = db["goals"]
+    g = g[g["valid_from"] <= now].sort_values(["valid_from", "goal_id"], ascending=False)
+    g = g.drop_duplicates(["scope_kind", "scope_id", "measure", "cadence"])  # the latest of each
+
+    # Wins: moves into a won stage from a stage that is not won, of deals that are not deleted.
+    live = _live_deals(db).set_index("deal_id")
+    m = db["deal_moves"]
+    into_won = _kind_of(db, m["to_pipeline_id"], m["to_stage_id"]) == "won"
+    from_won = _kind_of(db, m["from_pipeline_id"], m["from_stage_id"]) == "won"
+    wins = m.loc[into_won & ~from_won & m["deal_id"].isin(live.index), ["deal_id", "at"]]
+    users = db["users"]
+
+    out = {}
+    for row in g.itertuples():
+        if row.scope_kind == "user":
+            members: pd.Series | None = pd.Series([row.scope_id])
+        elif row.scope_kind == "group":
+            members = users.loc[users["group_id"] == row.scope_id, "user_id"]
+        else:
+            members = None
+        vals = {}
+        for w, span in _cadence_spans(row.cadence, period).items():
+            won = live.loc[wins.loc[_during(wins["at"], span), "deal_id"].unique()]
+            if members is not None:
+                won = won[won["responsible_user_id"].isin(members)]
+            if row.measure == "won_count":
+                vals[w] = float(len(won))
+            else:
+                vals[w] = float(won["price"].fillna(0.0).sum())
+        target = float(row.target)
+        out[str(row.goal_id)] = {
+            "target": target,
+            "achieved": vals["cur"],
+            "percent": vals["cur"] / target if target else math.nan,
+            "previous": vals["prev"],
+            "previous_percent": vals["prev"] / target if target else math.nan,
+        }
+    return {"goals": out}
+
+
+def goals_engine(r: Any) -> dict:
+    cols = ["target", "achieved", "percent", "previous", "previous_percent"]
+    return {
+        "goals": {str(row["goal_id"]): {c: row[c] for c in cols} for _, row in r.goals.iterrows()}
+    }
+
+
+# Payment counters -------------------------------------------------------------------------------
+
+
+def _payment_sets(db: Db) -> dict[str, tuple[str, pd.DataFrame]]:
+    """The default counters from the stage names: name -> (mode, stages)."""
+    st = db["stages"]
+    names = st["name"].fillna("").str.casefold()
+
+    def named(*patterns: tuple[str, ...]) -> pd.Series:
+        return pd.concat(
+            [names.map(lambda n, w=words: all(x in n for x in w)) for words in patterns], axis=1
+        ).any(axis=1)
+
+    open_ = st["kind"].isin(OPEN_KINDS)
+    awaiting = open_ & named(("await", "pay"), ("ожида", "оплат"))
+    paid = open_ & named(("paid",), ("оплачен",)) & ~awaiting & ~named(("unpaid",), ("не оплач",))
+    sets = {"Awaiting payment": ("now", st[awaiting])} if awaiting.any() else {}
+    sets["Paid"] = ("entered", st[paid | (st["kind"] == "won")])
+    return sets
+
+
+def _in_stages(p: pd.Series, s: pd.Series, stages: pd.DataFrame) -> pd.Series:
+    hit = pd.Series(False, index=p.index)
+    for pid, sids in stages.groupby("pipeline_id")["stage_id"]:
+        hit |= (p == pid) & s.isin(sids)
+    return hit
+
+
+def payment_counters(db: Db, period: Any) -> dict:
+    now = _ts(period.now_utc)
+    span = _span(period)
+    live = _live_deals(db)
+    price = live.set_index("deal_id")["price"].fillna(0.0)
+    m = db["deal_moves"]
+    out = {}
+    for name, (mode, stages) in _payment_sets(db).items():
+        if mode == "now":
+            d = live[live["created_at"] < now]
+            p, s = _stage_at(db, d, now)
+            ids = d.loc[_in_stages(p, s, stages), "deal_id"]
+        else:
+            mv = m[_during(m["at"], span)]
+            into = _in_stages(mv["to_pipeline_id"], mv["to_stage_id"], stages)
+            inside = _in_stages(mv["from_pipeline_id"], mv["from_stage_id"], stages)
+            moved = mv.loc[into & ~inside, "deal_id"]
+            # Created in the set: the deal's first stage (its first move's `from`, else its stage).
+            made = live[_during(live["created_at"], span)]
+            p, s = _stage_at(db, made, pd.Timestamp.min)
+            ids = pd.concat([moved, made.loc[_in_stages(p, s, stages), "deal_id"]])
+        ids = pd.Index(ids.unique()).intersection(price.index)
+        out[name] = {"deals": len(ids), "budget": float(price.loc[ids].sum())}
+    return {"counters": out}
+
+
+def payment_counters_engine(r: Any) -> dict:
+    c = r.counters
+    return {
+        "counters": {
+            row["name"]: {"deals": row["deals"], "budget": row["budget"]} for _, row in c.iterrows()
+        }
+    }
+
+
 # Comparison -------------------------------------------------------------------------------------
 
 Impl = tuple[Callable[[Db, Any], dict], Callable[[Any], dict]]
@@ -700,6 +924,9 @@ WIDGETS: dict[str, Impl] = {
     "events": (events, events_engine),
     "messages": (messages, messages_engine),
     "response_time": (response_time, response_time_engine),
+    "overdue_tasks": (overdue_tasks, overdue_tasks_engine),
+    "goals": (goals, goals_engine),
+    "payment_counters": (payment_counters, payment_counters_engine),
 }
 
 
