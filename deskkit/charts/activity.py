@@ -53,19 +53,24 @@ def activity_chart(result: Activity, currency: str = "") -> alt.LayerChart:
     """Stacked horizontal bars: actions per user, split by action type, total at the bar end."""
     wide = result.table
     users = [str(u) for u in wide["user"].fillna(wide["user_id"].astype(str))]
+    ids = [int(u) for u in wide["user_id"]]
     rows = []
-    for user, (_, r) in zip(users, wide.iterrows(), strict=True):
+    for uid, user, (_, r) in zip(ids, users, wide.iterrows(), strict=True):
         for kind, label in ACTION_TYPES.items():
             rows.append(
                 {
+                    "user_id": uid,
                     "user": user,
+                    "action": kind,
                     "type": label,
                     "order": list(ACTION_TYPES).index(kind),
                     "count": int(r[kind]),
                 }
             )
-    frame = pd.DataFrame(rows, columns=["user", "type", "order", "count"])
-    totals = pd.DataFrame({"user": users, "total": wide["total"].astype(int).tolist()})
+    frame = pd.DataFrame(rows, columns=["user_id", "user", "action", "type", "order", "count"])
+    totals = pd.DataFrame(
+        {"user_id": ids, "user": users, "total": wide["total"].astype(int).tolist()}
+    )
     totals["label"] = [count(t) for t in totals["total"]]
     labels = list(ACTION_TYPES.values())
     colour = alt.Color(
@@ -90,6 +95,8 @@ def activity_chart(result: Activity, currency: str = "") -> alt.LayerChart:
             color=colour,
             opacity=opacity,
             order=alt.Order("order:Q"),
+            # Not drawn: keeps the ids in the aggregated mark's datum for the drill-down.
+            detail=[alt.Detail("user_id:N"), alt.Detail("action:N")],
             tooltip=[
                 alt.Tooltip("user:N", title="User"),
                 alt.Tooltip("type:N", title="Action"),
@@ -156,6 +163,7 @@ def response_time_chart(result: ResponseTime, currency: str = "") -> alt.LayerCh
     users = [str(u) for u in by["user"].fillna(by["user_id"].astype(str))]
     frame = pd.DataFrame(
         {
+            "user_id": by["user_id"].astype(int),
             "user": users,
             "median_min": by["median_s"].astype(float) / 60,
             "mean_min": by["mean_s"].astype(float) / 60,

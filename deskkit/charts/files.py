@@ -31,13 +31,15 @@ def _bars(frame: pd.DataFrame, y: str, y_title: str, x_title: str) -> alt.LayerC
 
 
 def recent_files_chart(result: RecentFiles, currency: str = "") -> alt.LayerChart:
-    """The listed files per uploader (the list itself is the card's table)."""
+    """The listed files per uploader (the list itself is the card's table); each row carries
+    the uploader's id (``created_by``) for the drill-down."""
     files = result.files
     frame = (
         files.assign(author=files["author"].fillna("unknown").astype(str))
-        .groupby("author", as_index=False)
+        .groupby(["created_by", "author"], as_index=False, dropna=False)
         .size()
         .rename(columns={"size": "n"})
+        .sort_values(["author", "created_by"], ignore_index=True)  # ties: by name
     )
     return _bars(frame, "author", "Uploaded by", "Files listed")
 

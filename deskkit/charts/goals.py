@@ -34,6 +34,7 @@ def chart_frame(result: Goals, currency: str = "") -> pd.DataFrame:
         target = _amount(float(g.target), g.measure, currency)
         rows.append(
             {
+                "goal_id": int(g.goal_id),
                 "goal": f"{g.name} ({g.cadence})",
                 "kind": "won" if share >= 1 else "open",
                 "share": share,
@@ -46,7 +47,17 @@ def chart_frame(result: Goals, currency: str = "") -> pd.DataFrame:
                 "note": "" if g.complete else "only the deals you may see",
             }
         )
-    columns = ["goal", "kind", "share", "previous_share", "label", "previous", "period", "note"]
+    columns = [
+        "goal_id",
+        "goal",
+        "kind",
+        "share",
+        "previous_share",
+        "label",
+        "previous",
+        "period",
+        "note",
+    ]
     frame = pd.DataFrame(rows, columns=columns)
     dup = frame["goal"].duplicated(keep=False)
     frame.loc[dup, "goal"] = frame.loc[dup, "goal"] + " #" + frame.index[dup].astype(str)

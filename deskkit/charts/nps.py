@@ -39,6 +39,7 @@ def nps_frame(result: Nps) -> pd.DataFrame:
             n = int(r[group])
             rows.append(
                 {
+                    "period_key": key,
                     "period": label,
                     "group": group,
                     "order": order,

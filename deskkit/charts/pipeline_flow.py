@@ -31,6 +31,7 @@ def chart_frame(result: PipelineFlow, currency: str = "") -> pd.DataFrame:
         rows.append(
             {
                 "order": i + 1,
+                "stage_id": int(r["stage_id"]),
                 "stage": "Won" if won else str(r["stage"]),
                 "kind": "won" if won else "open",
                 "deals": deals,

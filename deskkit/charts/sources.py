@@ -26,6 +26,8 @@ def sources_frame(result: LeadSources, currency: str = "") -> pd.DataFrame:
     for r in result.sources.itertuples(index=False):
         rows.append(
             {
+                # The id the drill-down asks for (None: the "no source" row).
+                "source_id": None if pd.isna(r.source_id) else int(r.source_id),
                 "source": str(r.source),
                 "deals": int(r.deals),
                 "won": int(r.won),
@@ -36,7 +38,16 @@ def sources_frame(result: LeadSources, currency: str = "") -> pd.DataFrame:
                 f"won {percent(float(r.won_share))}",
             }
         )
-    columns = ["source", "deals", "won", "budget_text", "won_budget_text", "won_share", "label"]
+    columns = [
+        "source_id",
+        "source",
+        "deals",
+        "won",
+        "budget_text",
+        "won_budget_text",
+        "won_share",
+        "label",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -20,14 +20,29 @@ _WIDTH = 420
 
 
 def chart_frame(result: OverdueTasks) -> pd.DataFrame:
-    """Two rows per user (missed deadlines, overdue now), users in the result's order."""
+    """Two rows per user (missed deadlines, overdue now), users in the result's order; ``user_id``
+    and ``which`` (``occurrences`` / ``now``) say which records a bar stands for."""
     rows = []
     for r in result.by_user.itertuples():
         user = str(r.user) if isinstance(r.user, str) else f"user {r.user_id}"
-        for measure, n, word in ((MISSED, r.occurrences, "missed"), (NOW, r.overdue_now, "now")):
+        pairs = (
+            (MISSED, r.occurrences, "missed", "occurrences"),
+            (NOW, r.overdue_now, "now", "now"),
+        )
+        for measure, n, word, which in pairs:
             # The theme hides legends: each bar says which number it is.
-            rows.append({"user": user, "measure": measure, "tasks": int(n), "label": f"{n} {word}"})
-    return pd.DataFrame(rows, columns=["user", "measure", "tasks", "label"])
+            rows.append(
+                {
+                    "user_id": int(r.user_id),
+                    "user": user,
+                    "which": which,  # the records kind behind the bar
+                    "measure": measure,
+                    "tasks": int(n),
+                    "label": f"{n} {word}",
+                }
+            )
+    columns = ["user_id", "user", "which", "measure", "tasks", "label"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def overdue_tasks_chart(result: OverdueTasks, currency: str = "") -> alt.LayerChart:

@@ -43,6 +43,7 @@ def usage_frame(result: SystemUsage) -> pd.DataFrame:
         trend = "lost" if change < 0 else "won" if change > 0 else "muted"
         rows.append(
             {
+                "user_id": int(r.user_id),
                 "user": str(r.user) if isinstance(r.user, str) else f"user {r.user_id}",
                 "hours": float(r.hours),
                 "previous": hours_text(float(r.previous_hours)),
@@ -52,7 +53,7 @@ def usage_frame(result: SystemUsage) -> pd.DataFrame:
                 "label": f"{hours_text(float(r.hours))} · {change_text(change)}",
             }
         )
-    columns = ["user", "hours", "previous", "hours_text", "change", "trend", "label"]
+    columns = ["user_id", "user", "hours", "previous", "hours_text", "change", "trend", "label"]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -45,6 +45,7 @@ def deals_by_manager_chart(result: DealsByManager, currency: str = "") -> alt.La
     m = result.managers
     frame = pd.DataFrame(
         {
+            "user_id": m["user_id"].astype(int),
             "user": m["user"].astype(str),
             "deals": m["deals"].astype(int),
             "capacity": m["capacity"].astype(int),
@@ -88,6 +89,7 @@ def deals_without_tasks_chart(result: DealsWithoutTasks, currency: str = "") -> 
     u = result.by_user
     frame = pd.DataFrame(
         {
+            "user_id": u["user_id"].astype(int),
             "user": u["user"].astype(str),
             "open_deals": u["open_deals"].astype(int),
             "without_tasks": u["without_tasks"].astype(int),
@@ -134,6 +136,8 @@ def forecast_frame(result: Forecast, currency: str = "") -> pd.DataFrame:
         note = "" if r.basis == "stage" else f" ({r.basis} rate)"
         rows.append(
             {
+                "pipeline_id": int(r.pipeline_id),
+                "stage_id": int(r.stage_id),
                 "row": f"{r.pipeline} · {r.stage}",
                 "budget": float(r.budget),
                 "weighted": float(r.weighted_budget),
@@ -146,9 +150,8 @@ def forecast_frame(result: Forecast, currency: str = "") -> pd.DataFrame:
                 "deals": int(r.deals),
             }
         )
-    frame = pd.DataFrame(
-        rows, columns=["row", "budget", "weighted", "all_kind", "kind", "label", "deals"]
-    )
+    columns = ["pipeline_id", "stage_id", "row", "budget", "weighted", "all_kind", "kind"]
+    frame = pd.DataFrame(rows, columns=[*columns, "label", "deals"])
     dup = frame["row"].duplicated(keep=False)
     frame.loc[dup, "row"] = frame.loc[dup, "row"] + " #" + frame.index[dup].astype(str)
     return frame
@@ -189,6 +192,7 @@ def latest_deals_chart(result: LatestDeals, currency: str = "") -> alt.LayerChar
     d = result.deals
     frame = pd.DataFrame(
         {
+            "deal_id": d["deal_id"].astype(int),
             "order": range(1, len(d) + 1),
             "created": pd.to_datetime(d["created_at"]).dt.strftime("%Y-%m-%d %H:%M"),
             "deal": d["name"].astype(str),
@@ -198,9 +202,8 @@ def latest_deals_chart(result: LatestDeals, currency: str = "") -> alt.LayerChar
         }
     )
     y = alt.Y("order:O", axis=None)
-    base = alt.Chart(frame).encode(
-        y=y, tooltip=[alt.Tooltip(c, type="nominal") for c in frame.columns[1:]]
-    )
+    shown = [c for c in frame.columns if c not in ("deal_id", "order")]
+    base = alt.Chart(frame).encode(y=y, tooltip=[alt.Tooltip(c, type="nominal") for c in shown])
     columns = [("created", 0, "dk-note"), ("deal", 110, "dk-value"), ("stage", 290, "dk-note")]
     columns += [("responsible", 400, "dk-note")]
     scale = alt.Scale(domain=[0, 600], nice=False)

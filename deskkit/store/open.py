@@ -4,6 +4,7 @@ connection URL or a connected backend."""
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -51,22 +52,47 @@ class Store:
     ``table(name)`` returns an Ibis table expression (never a DataFrame); small dimension
     tables (users, groups, pipelines, stages) are also offered as cached DataFrames because every
     filter needs them to resolve names.
+
+    A DuckDB store may be queried from several threads at once (the desktop computes its cards
+    concurrently): a DuckDB connection must not run two queries at once, so each other thread
+    builds its expressions on a cursor of its own (a cursor shares the database and its views).
+    Other backends are used from one thread at a time (``concurrent`` is False).
     """
 
     def __init__(self, backend: BaseBackend, tables: dict[str, ir.Table], source: str) -> None:
         self.backend = backend
         self.source = source
         self._tables = tables
+        self._owner = threading.get_ident()
+        self._local = threading.local()
+
+    @property
+    def concurrent(self) -> bool:
+        """Whether metrics may run on this store from several threads at once."""
+        return self.backend.name == "duckdb"
 
     def __repr__(self) -> str:
         return f"Store({self.source!r}, backend={self.backend.name!r})"
 
     def table(self, name: str) -> ir.Table:
-        """The Ibis table ``name`` of the schema."""
+        """The Ibis table ``name`` of the schema (bound to this thread's cursor)."""
         try:
-            return self._tables[name]
+            table = self._tables[name]
         except KeyError:
             raise KeyError(f"no table {name!r} in the deskkit schema") from None
+        if threading.get_ident() == self._owner or not self.concurrent:
+            return table
+        return self._thread_table(name)
+
+    def _thread_table(self, name: str) -> ir.Table:
+        local = self._local.__dict__
+        if "backend" not in local:
+            local["backend"] = ibis.duckdb.from_connection(self.backend.con.cursor())
+            local["tables"] = {}
+        tables = local["tables"]
+        if name not in tables:
+            tables[name] = _normalise(local["backend"].table(name))
+        return tables[name]
 
     @cached_property
     def account(self) -> Account:

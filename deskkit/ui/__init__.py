@@ -1,9 +1,20 @@
-"""ipywidgets components of the desktop: the filter bar, cards and the desktop itself."""
+"""ipywidgets components of the desktop: the filter bar, the cards and the desktop itself."""
 
 from __future__ import annotations
 
+from deskkit.ui.card import Card, CardStyle
 from deskkit.ui.desktop import Desktop, render
 from deskkit.ui.filter_bar import FilterBar, FilterState
-from deskkit.ui.pipeline_flow_card import PipelineFlowCard
+from deskkit.ui.layout import LayoutStore
+from deskkit.ui.runner import Runner
 
-__all__ = ("Desktop", "FilterBar", "FilterState", "PipelineFlowCard", "render")
+__all__ = (
+    "Card",
+    "CardStyle",
+    "Desktop",
+    "FilterBar",
+    "FilterState",
+    "LayoutStore",
+    "Runner",
+    "render",
+)

@@ -1,67 +1,427 @@
-"""How a chart is shown on a card with no internet.
+"""How a chart is shown on a card with no internet, shipping the chart library once per page.
 
-Altair's JupyterChart loads vega-embed from a CDN unless ``enable_offline()`` swaps its
-JavaScript for a bundle built by vl-convert. That bundle (~0.9 MB) travels in the widget's
-state, so each card keeps ONE JupyterChart and only replaces its ``.chart`` on refresh: the
-bundle is shipped once per card, not once per filter change. The ``"svg"`` mode is the fallback
-(server-side SVG from vl-convert in an HTML widget: no JavaScript at all, but no tooltips).
+Altair's ``JupyterChart`` in offline mode puts the whole vega/vega-lite/vega-embed bundle
+(~0.9 MB, built by vl-convert) into every chart widget's ``_esm``: sixteen cards shipped the
+library sixteen times. Here the work is split between two anywidgets:
+
+* :class:`VegaLibrary` carries the bundle once. The desktop shows the per-kernel singleton from
+  :func:`library` once, invisibly. Its ESM puts ``{vegaEmbed}`` on
+  ``globalThis.deskkitVega`` and resolves the ``globalThis.deskkitVegaReady`` promise that
+  charts await (whichever loads first creates that promise, so the order does not matter).
+* :class:`VegaChart` is one chart: a few KB of fixed ESM that waits for the library, embeds the
+  ``spec`` trait with the SVG renderer, re-embeds when ``spec`` changes and reports a click on a
+  mark back to Python through the ``_click`` trait.
+
+:class:`ChartView` is the slot a card keeps: its widget stays on the page while ``show()``
+replaces the chart, and ``on_click`` callbacks get the clicked mark's data row.
+
+Nothing in the page can run code the page chose: both ESMs are fixed strings in this module,
+a spec is data (embedded with vega's expression *interpreter*, not code generation, and with a
+loader that refuses every URL), and the kernel accepts nothing from the page but a click.
+
+``svg`` mode (``DESKKIT_CHART_MODE=svg``) is the fallback: server-side SVG from vl-convert in an
+HTML widget, no JavaScript at all, so no tooltips and no clicks.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import math
 import os
+import tempfile
+from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
+import anywidget
 import ipywidgets as w
+import traitlets as t
 
 if TYPE_CHECKING:
     import altair as alt
 
-__all__ = ["ChartMode", "ChartView", "default_mode"]
+__all__ = [
+    "ChartMode",
+    "ChartView",
+    "Datum",
+    "VegaChart",
+    "VegaLibrary",
+    "clean_datum",
+    "data_fields",
+    "default_mode",
+    "library",
+    "library_bundle",
+    "page_widgets",
+]
 
-ChartMode = Literal["jupyter", "svg"]
+ChartMode = Literal["vega", "svg"]
+
+#: Accepted spellings of a mode; "jupyter" was the name of the vega mode under JupyterChart.
+_MODES: dict[str, ChartMode] = {"vega": "vega", "jupyter": "vega", "svg": "svg"}
+
+#: A clicked mark's data row, as plain JSON scalars.
+Datum = dict[str, str | int | float | bool | None]
+
+
+def _mode(name: str) -> ChartMode:
+    mode = _MODES.get(name.strip().lower())
+    if mode is None:
+        raise ValueError(f"chart mode must be 'vega' (alias 'jupyter') or 'svg', not {name!r}")
+    return mode
 
 
 def default_mode() -> ChartMode:
-    """``$DESKKIT_CHART_MODE`` (``jupyter`` or ``svg``), else ``jupyter``."""
-    mode = os.environ.get("DESKKIT_CHART_MODE", "jupyter").strip().lower()
-    if mode not in ("jupyter", "svg"):
-        raise ValueError(f"DESKKIT_CHART_MODE must be 'jupyter' or 'svg', not {mode!r}")
-    return mode  # type: ignore[return-value]
+    """``$DESKKIT_CHART_MODE`` (``vega``, its old name ``jupyter``, or ``svg``), else ``vega``."""
+    return _mode(os.environ.get("DESKKIT_CHART_MODE", "vega"))
+
+
+# The library ------------------------------------------------------------------------------
+
+#: Bundled after vega/vega-lite/vega-embed by vl-convert, which names them as used here.
+# Only vegaEmbed: vl-convert 1.9 binds `vega` and `vegaLite` to those packages' default exports,
+# which they do not have (null); vega-embed uses its own internal copies, and charts need no more.
+_LIBRARY_SNIPPET = """
+const lib = { vegaEmbed };
+globalThis.deskkitVega = lib;
+// Charts that loaded first already wait on this promise; otherwise create it resolved.
+let ready = globalThis.deskkitVegaReady;
+if (!ready) {
+  let resolve;
+  const promise = new Promise((r) => (resolve = r));
+  ready = globalThis.deskkitVegaReady = { promise, resolve };
+}
+ready.resolve(lib);
+export default { render() {} };
+"""
+
+
+def _vl_version() -> str:
+    """vl-convert's name (``v6_4``) for the Vega-Lite version Altair writes specs for."""
+    import altair as alt
+
+    return "_".join(alt.SCHEMA_VERSION.split(".")[:2])
+
+
+def _cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/deskkit`` (else ``~/.cache/deskkit``): rebuildable, never committed."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "deskkit"
 
 
 @cache
-def _enable_offline() -> None:
-    """Build the offline JavaScript bundle once per kernel (about 1.5 s; preheating hides it)."""
-    import altair as alt
+def library_bundle() -> str:
+    """The library's ESM: vega + vega-lite + vega-embed and the snippet, built once per process.
 
-    alt.JupyterChart.enable_offline()
+    Building takes seconds, so the result is also kept on disk, keyed by the vl-convert version,
+    the Vega-Lite version and the snippet; a cache that cannot be read or written is skipped.
+    """
+    import vl_convert as vlc
+
+    vl_version = _vl_version()
+    digest = hashlib.sha256(_LIBRARY_SNIPPET.encode()).hexdigest()[:12]
+    path = _cache_dir() / f"vega-bundle-{vlc.__version__}-{vl_version}-{digest}.js"
+    with contextlib.suppress(OSError):
+        text = path.read_text(encoding="utf-8")
+        if "deskkitVegaReady" in text:  # a stray or foreign file is rebuilt, not trusted
+            return text
+    text = vlc.javascript_bundle(_LIBRARY_SNIPPET, vl_version=vl_version)
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write then rename: a concurrent reader never sees half a bundle.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+    return text
+
+
+class _PageWritesOnly(anywidget.AnyWidget):
+    """An anywidget that takes from the page only the traits named in ``_page_writable``.
+
+    The page could otherwise send any synced trait, ``_esm`` included; refusing them keeps the
+    code that runs fixed by deskkit.
+    """
+
+    _page_writable: frozenset[str] = frozenset()
+
+    def set_state(self, sync_data: dict[str, Any]) -> None:
+        super().set_state({k: v for k, v in sync_data.items() if k in self._page_writable})
+
+
+class VegaLibrary(_PageWritesOnly):
+    """Carries the chart library to the page; show it once (it draws nothing)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("layout", w.Layout(display="none"))
+        super().__init__(_esm=library_bundle(), **kwargs)
+        self.add_class("dk-vega-library")
+
+
+_LIBRARY: VegaLibrary | None = None
+
+
+def library() -> VegaLibrary:
+    """The kernel's one :class:`VegaLibrary` (a new one if the old widget was closed)."""
+    global _LIBRARY
+    if _LIBRARY is None or _LIBRARY.comm is None:
+        _LIBRARY = VegaLibrary()
+    return _LIBRARY
+
+
+def page_widgets(mode: ChartMode | str | None = None) -> list[w.DOMWidget]:
+    """What a page with charts in ``mode`` shows once: the library, or nothing for ``svg``."""
+    return [library()] if _mode(mode or default_mode()) == "vega" else []
+
+
+# One chart --------------------------------------------------------------------------------
+
+_CHART_ESM = """
+// One deskkit chart: embeds the "spec" trait with the page's single copy of the library.
+function ready() {
+  let d = globalThis.deskkitVegaReady;  // created by the library, or here if it comes later
+  if (!d) {
+    let resolve;
+    const promise = new Promise((r) => (resolve = r));
+    d = globalThis.deskkitVegaReady = { promise, resolve };
+  }
+  return d.promise;
+}
+
+// A loader that refuses every URL: a spec's data is inline, and the page fetches nothing.
+async function noUrls() {
+  throw new Error("charts load no URLs");
+}
+
+// The clicked row as JSON scalars: no Symbol keys (Object.entries skips them), no _vgsid_.
+function plain(datum) {
+  const out = {};
+  for (const [k, v] of Object.entries(datum)) {
+    if (k.startsWith("_vg")) continue;
+    if (v === null || typeof v === "string" || typeof v === "boolean") out[k] = v;
+    else if (typeof v === "number") out[k] = Number.isFinite(v) ? v : null;
+    else if (v instanceof Date) out[k] = v.toISOString();
+  }
+  return out;
+}
+
+function render({ model, el }) {
+  const box = document.createElement("div");
+  box.className = "dk-chart-box";
+  el.appendChild(box);
+  let api = null;
+  let seq = 0;  // each draw's number: a slower, older draw must not win
+
+  // The box has no width until it is on the page, and a container-wide spec measures it when
+  // embedded: draw after the first layout, then pass width changes on to such charts.
+  let width = 0;
+  let onWidth;
+  const hasWidth = new Promise((r) => (onWidth = r));
+  const observer = new ResizeObserver(() => {
+    if (box.clientWidth <= 0 || box.clientWidth === width) return;
+    width = box.clientWidth;
+    onWidth();
+    if (api && model.get("spec")?.width === "container") api.view.width(width).runAsync();
+  });
+  observer.observe(box);
+
+  const message = (text) => {
+    const p = document.createElement("div");
+    p.className = "dk-chart-error";
+    p.textContent = text;
+    box.replaceChildren(p);
+  };
+
+  const draw = async () => {
+    const mine = ++seq;
+    if (api) api.finalize();
+    api = null;
+    box.replaceChildren();
+    const spec = model.get("spec");
+    if (!spec) return;
+    const late = setTimeout(() => mine === seq && message("Waiting for the chart library…"), 20000);
+    const lib = await ready();
+    clearTimeout(late);
+    await hasWidth;
+    if (mine !== seq) return;
+    const s = structuredClone(spec);
+    if (s.usermeta) delete s.usermeta.embedOptions;  // options are ours, not the spec's
+    const loader = { load: noUrls, sanitize: noUrls, http: noUrls, file: noUrls };
+    let result;
+    try {
+      box.replaceChildren();
+      result = await lib.vegaEmbed(box, s, {
+        actions: false, renderer: "svg", ast: true, loader,  // ast: interpret, never eval
+      });
+    } catch (error) {
+      if (mine === seq) message("Chart could not be drawn: " + (error?.message ?? error));
+      return;
+    }
+    if (mine !== seq) { result.finalize(); return; }
+    api = result;
+    api.view.addEventListener("click", (_event, item) => {
+      if (!item || !item.datum || item.mark?.role !== "mark") return;  // axes, legends: no
+      // A counter, so that clicking the same mark twice is two changes.
+      const n = (model.get("_click")?.n ?? 0) + 1;
+      model.set("_click", { n, datum: plain(item.datum) });
+      model.save_changes();
+    });
+  };
+
+  model.on("change:spec", draw);
+  draw();
+  return () => {
+    model.off("change:spec", draw);
+    observer.disconnect();
+    seq++;
+    if (api) api.finalize();
+  };
+}
+
+export default { render };
+"""
+
+# Fill the row: a column box stretches the chart already; a row box must let it grow, so that
+# `width: "container"` specs get the card's width.
+_CHART_CSS = """
+.widget-hbox > .dk-chart { flex: 1 1 auto; min-width: min(100%, 300px); }
+.dk-chart .dk-chart-box, .dk-chart .vega-embed { display: block; width: 100%; }
+.dk-chart .dk-chart-error { color: #8A1C2B; font-size: 13px; padding: 8px 0; }
+"""
+
+
+class VegaChart(_PageWritesOnly):
+    """One Vega-Lite chart drawn with the page's :class:`VegaLibrary`; ``chart`` replaces it."""
+
+    _esm = _CHART_ESM
+    _css = _CHART_CSS
+    _page_writable = frozenset({"_click"})
+
+    spec = t.Dict(allow_none=True, default_value=None).tag(sync=True)
+    #: Set by the page on a click: ``{"n": counter, "datum": {...}}``.
+    _click = t.Dict().tag(sync=True)
+
+    def __init__(self, chart: alt.TopLevelMixin | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._chart: alt.TopLevelMixin | None = None
+        #: The columns of the chart's data: what a click reports (see :func:`clean_datum`).
+        self.data_fields: frozenset[str] = frozenset()
+        self.chart = chart
+
+    @property
+    def chart(self) -> alt.TopLevelMixin | None:
+        """The Altair chart shown (the page gets its ``to_dict()`` as ``spec``)."""
+        return self._chart
+
+    @chart.setter
+    def chart(self, chart: alt.TopLevelMixin | None) -> None:
+        self._chart = chart
+        spec = None if chart is None else chart.to_dict()
+        self.data_fields = data_fields(spec or {})
+        self.spec = spec
+
+
+def data_fields(spec: dict[str, Any]) -> frozenset[str]:
+    """The fields of a spec's rows: the columns of its ``datasets`` and inline ``data.values``,
+    and what its transforms add by name (``as``: a ``calculate`` that marks a layer, say)."""
+    fields: set[str] = set()
+
+    def rows(values: object) -> None:
+        if isinstance(values, list):
+            for row in values:
+                if isinstance(row, dict):
+                    fields.update(k for k in row if isinstance(k, str))
+
+    def named(node: object) -> None:
+        if isinstance(node, list):
+            for item in node:
+                named(item)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if key == "as":
+                    names = value if isinstance(value, list) else [value]
+                    fields.update(n for n in names if isinstance(n, str))
+                else:  # aggregate and window keep their "as" one level down
+                    named(value)
+
+    def walk(node: object) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if key == "datasets" and isinstance(value, dict):
+                    for values in value.values():
+                        rows(values)
+                elif key == "data" and isinstance(value, dict):
+                    rows(value.get("values"))
+                elif key == "transform":
+                    named(value)
+                else:  # layers, concats and facets carry data deeper down
+                    walk(value)
+
+    walk(spec)
+    return frozenset(fields)
+
+
+def clean_datum(datum: object, fields: frozenset[str] = frozenset()) -> Datum:
+    """The JSON scalar fields of a clicked row, limited to ``fields`` when there are any.
+
+    Vega-Lite adds fields of its own to a row (stack ``*_start``/``*_end``, sort indexes,
+    ``_vgsid_``, encoding aggregates such as ``sum_count``); keeping the spec's
+    :func:`data_fields` gives the data row back. The page is not trusted to have cleaned it.
+    """
+    if not isinstance(datum, dict):
+        return {}
+    out: Datum = {}
+    for key, value in datum.items():
+        if not isinstance(key, str) or key.startswith(("_vg", "Symbol(")):
+            continue
+        if fields and key not in fields:
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            out[key] = None
+        elif value is None or isinstance(value, str | int | float | bool):
+            out[key] = value
+    return out
 
 
 class ChartView:
     """One chart slot: a widget that stays on the page while its chart is replaced."""
 
-    def __init__(self, mode: ChartMode | None = None) -> None:
-        self.mode: ChartMode = mode or default_mode()
-        if self.mode == "jupyter":
-            import altair as alt
-
-            _enable_offline()
-            self.widget: w.DOMWidget = alt.JupyterChart(
-                None, embed_options={"actions": False, "renderer": "svg"}
-            )
+    def __init__(self, mode: ChartMode | str | None = None) -> None:
+        self.mode: ChartMode = _mode(mode or default_mode())
+        self._handlers = w.CallbackDispatcher()
+        if self.mode == "vega":
+            self.widget: w.DOMWidget = VegaChart()
+            self.widget.observe(self._on_click, names="_click")
         else:
             self.widget = w.HTML()
         self.widget.add_class("dk-chart")
 
     def show(self, chart: alt.TopLevelMixin | None) -> None:
         """Draw ``chart`` (None clears the slot)."""
-        if self.mode == "jupyter":
-            self.widget.chart = chart  # type: ignore[attr-defined]
+        if isinstance(self.widget, VegaChart):
+            self.widget.chart = chart
         elif chart is None:
             self.widget.value = ""  # type: ignore[attr-defined]
         else:
             import vl_convert as vlc
 
-            self.widget.value = vlc.vegalite_to_svg(chart.to_dict())  # type: ignore[attr-defined]
+            svg = vlc.vegalite_to_svg(chart.to_dict(), vl_version=_vl_version())
+            self.widget.value = svg  # type: ignore[attr-defined]
+
+    def on_click(self, callback: Callable[[Datum], Any], remove: bool = False) -> None:
+        """Call ``callback(datum)`` when a mark is clicked (never in ``svg`` mode)."""
+        self._handlers.register_callback(callback, remove=remove)
+
+    def _on_click(self, change: dict[str, Any]) -> None:
+        click = change["new"] or {}
+        if "datum" in click:
+            fields = self.widget.data_fields  # type: ignore[attr-defined]
+            self._handlers(clean_datum(click["datum"], fields))

@@ -9,12 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
+from deskkit.ui import i18n
+
 if TYPE_CHECKING:
     from deskkit.desk import Desk, PeriodLike
     from deskkit.filters import PresetName
 
 __all__ = ["PERIOD_LABELS", "FilterBar", "FilterState"]
 
+#: Period presets in the order the dropdown lists them, with their English labels (the label
+#: in any language is ``i18n.t(key, lang)``).
 PERIOD_LABELS: dict[PresetName, str] = {
     "today": "Today",
     "yesterday": "Yesterday",
@@ -62,8 +66,9 @@ class FilterBar:
     preset to "Custom range". ``observe(callback)`` calls ``callback(state)`` after each change.
     """
 
-    def __init__(self, desk: Desk, state: FilterState | None = None) -> None:
+    def __init__(self, desk: Desk, state: FilterState | None = None, lang: str = "en") -> None:
         self._desk = desk
+        self.lang = lang
         self._callbacks: list[Callable[[FilterState], None]] = []
         self._syncing = False  # True while the bar sets its own controls
         self._period = self._build_period()
@@ -71,6 +76,7 @@ class FilterBar:
         self._scope = self._build_scope()
         self._pipeline = self._build_pipeline()
         self._state = FilterState()
+        self.set_language(lang)
         self.set_state(state or FilterState())
         for control in (self._period, self._start, self._end, self._scope, self._pipeline):
             control.observe(self._on_change, names="value")
@@ -82,42 +88,73 @@ class FilterBar:
     # Widgets -------------------------------------------------------------------------------
 
     def _build_period(self) -> w.Dropdown:
-        options = [(label, key) for key, label in PERIOD_LABELS.items()]
         return w.Dropdown(
-            options=options, value="month", description="Period", **_compact("190px")
+            options=self._period_options(), value="month", **_compact("200px")
         ).add_class("dk-period")
 
+    def _period_options(self) -> list[tuple[str, str]]:
+        return [(i18n.t(key, self.lang), key) for key in PERIOD_LABELS]
+
     def _build_dates(self) -> tuple[w.DatePicker, w.DatePicker]:
-        start = w.DatePicker(description="From", **_compact("185px"))
-        end = w.DatePicker(description="to", **_compact("165px"))
+        start = w.DatePicker(**_compact("185px"))
+        end = w.DatePicker(**_compact("165px"))
         return start.add_class("dk-start"), end.add_class("dk-end")
 
     def _build_scope(self) -> w.Dropdown:
-        options: list[tuple[str, ScopeKey]] = [("Everyone", ("all", None))]
+        return w.Dropdown(
+            options=self._scope_options(), value=("all", None), **_compact("250px")
+        ).add_class("dk-scope")
+
+    def _scope_options(self) -> list[tuple[str, ScopeKey]]:
+        lang = self.lang
+        options: list[tuple[str, ScopeKey]] = [(i18n.t("everyone", lang), ("all", None))]
+        dept = i18n.t("department_suffix", lang)
         for g in self._desk.departments().itertuples():
-            options.append((f"{g.name} (department)", ("department", int(g.group_id))))
+            options.append((f"{g.name} ({dept})", ("department", int(g.group_id))))
         users = self._desk.users().sort_values("name")
         seen = users["name"].duplicated(keep=False)
         for u, dup in zip(users.itertuples(), seen, strict=True):
             label = f"{u.name} (#{u.user_id})" if dup else str(u.name)
             if getattr(u, "is_active", True) is False:
-                label += " (inactive)"
+                label += f" ({i18n.t('inactive', lang)})"
             options.append((label, ("user", int(u.user_id))))
-        return w.Dropdown(
-            options=options,
-            value=("all", None),
-            description="Whose",
-            **_compact("240px"),
-        ).add_class("dk-scope")
+        return options
 
     def _build_pipeline(self) -> w.Dropdown:
-        options: list[tuple[str, int]] = []
-        for p in self._desk.pipelines().itertuples():
-            label = str(p.name) + (" (archived)" if bool(p.is_archived) else "")
-            options.append((label, int(p.pipeline_id)))
-        return w.Dropdown(options=options, description="Pipeline", **_compact("230px")).add_class(
+        return w.Dropdown(options=self._pipeline_options(), **_compact("240px")).add_class(
             "dk-pipeline"
         )
+
+    def _pipeline_options(self) -> list[tuple[str, int]]:
+        archived = i18n.t("archived", self.lang)
+        return [
+            (str(p.name) + (f" ({archived})" if bool(p.is_archived) else ""), int(p.pipeline_id))
+            for p in self._desk.pipelines().itertuples()
+        ]
+
+    def set_language(self, lang: str) -> None:
+        """Relabel every control (values, and so the state, stay as they are)."""
+        self.lang = lang
+        self._syncing = True
+        try:
+            for control, options in (
+                (self._period, self._period_options()),
+                (self._scope, self._scope_options()),
+                (self._pipeline, self._pipeline_options()),
+            ):
+                value = control.value
+                control.options = options
+                control.value = value
+            for control, key in (
+                (self._period, "period"),
+                (self._start, "from"),
+                (self._end, "to"),
+                (self._scope, "whose"),
+                (self._pipeline, "pipeline"),
+            ):
+                control.description = i18n.t(key, lang)
+        finally:
+            self._syncing = False
 
     # State ---------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from deskkit.charts import money, percent, signed
+from deskkit.charts import money
 
 if TYPE_CHECKING:
     from deskkit.metrics.pipeline_flow import PipelineFlow
@@ -47,31 +47,40 @@ def hook(key: str, value: float | int, text: str | None = None) -> str:
     return f'<span data-k="{html.escape(key)}" data-v="{plain}">{html.escape(shown)}</span>'
 
 
-def stage_table_html(result: PipelineFlow, currency: str = "") -> str:
+def stage_table_html(result: PipelineFlow, currency: str = "", lang: str = "en") -> str:
     """The stage table: stage, deals, budget, net in (signed), lost, conversion.
 
     The won row is marked (class ``dk-won``): its deals and budget are the deals won during the
     period, not a stock at the end of it.
     """
+    from deskkit.ui import i18n
+
     rows = []
     last = len(result.stages) - 1
     for i, r in result.stages.reset_index(drop=True).iterrows():
         sid = int(r["stage_id"])
         won = i == last
         net = int(r["net_in"])
+        name = i18n.t("won_row", lang) if won else str(r["stage"])
+        budget = i18n.fmt_money(float(r["budget"]), currency, lang)
+        conversion = i18n.fmt_percent(float(r["conversion"]), lang)
+        deals, lost = int(r["deals"]), int(r["lost"])
+        # The first open stage has no boundary before it, so nothing can flow "in".
+        net_text = "—" if i == 0 else i18n.fmt_signed(net, "count", lang)
+        lost_cell = "" if won else hook(f"lost-{sid}", lost, i18n.fmt_count(lost, lang))
         cells = [
-            f'<td class="dk-stage">{html.escape("Won" if won else str(r["stage"]))}</td>',
-            f"<td>{hook(f'deals-{sid}', int(r['deals']))}</td>",
-            f"<td>{hook(f'budget-{sid}', float(r['budget']), money(r['budget'], currency))}</td>",
-            # The first open stage has no boundary before it, so nothing can flow "in".
-            f"<td>{hook(f'net-{sid}', net, '—' if i == 0 else signed(net))}</td>",
-            f"<td>{'' if won else hook(f'lost-{sid}', int(r['lost']))}</td>",
-            f"<td>{'' if won else html.escape(percent(float(r['conversion'])))}</td>",
+            f'<td class="dk-stage">{html.escape(name)}</td>',
+            f"<td>{hook(f'deals-{sid}', deals, i18n.fmt_count(deals, lang))}</td>",
+            f"<td>{hook(f'budget-{sid}', float(r['budget']), budget)}</td>",
+            f"<td>{hook(f'net-{sid}', net, net_text)}</td>",
+            f"<td>{lost_cell}</td>",
+            f"<td>{'' if won else html.escape(conversion)}</td>",
         ]
         cls = ' class="dk-won"' if won else ""
         rows.append(f"<tr{cls}>{''.join(cells)}</tr>")
     head = "".join(
-        f"<th>{h}</th>" for h in ("Stage", "Deals", "Budget", "Net in", "Lost", "Conversion")
+        f"<th>{html.escape(i18n.t(h, lang))}</th>"
+        for h in ("stage", "deals", "budget", "net_in", "lost", "conversion")
     )
     return (
         '<table class="dk-table dk-stages">'

@@ -32,11 +32,6 @@ CHROMIUM_ARGS = [
 ]
 
 
-def voila_command(port: int) -> list[str]:
-    """The production command line (``deskkit serve``), on ``port``."""
-    return cli_voila_command(NOTEBOOK, port=port)
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -73,35 +68,83 @@ def _wait_until_up(server: VoilaServer, timeout: float) -> None:
     raise TimeoutError(f"voila did not start in {timeout:.0f} s:\n{server.log_text()[-3000:]}")
 
 
-@pytest.fixture(scope="session")
-def voila_server(test_store: StoreInfo) -> Iterator[VoilaServer]:
-    """Voilà serving notebooks/desk.ipynb on the test store, terminated at the end."""
+def _serve(notebook: Path, store: StoreInfo, data: Path, log_name: str) -> Iterator[VoilaServer]:
+    """Voilà serving ``notebook`` on the test store (layouts saved under ``data``)."""
     ARTIFACTS.mkdir(exist_ok=True)
     port = _free_port()
-    log = ARTIFACTS / "voila.log"
+    log = ARTIFACTS / log_name
     env = dict(os.environ)
     env.update(
-        DESKKIT_STORE=str(test_store.path),
-        DESKKIT_NOW=test_store.now_iso,
+        DESKKIT_STORE=str(store.path),
+        DESKKIT_NOW=store.now_iso,
+        DESKKIT_DATA=str(data),
         # A fresh runtime dir keeps this server's connection files away from any other Jupyter.
-        JUPYTER_RUNTIME_DIR=str(test_store.path.parent / "jupyter-runtime"),
+        JUPYTER_RUNTIME_DIR=str(data / "jupyter-runtime"),
     )
     env.pop("DESKKIT_VIEWER", None)
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            voila_command(port),
+            cli_voila_command(notebook, port=port),
             cwd=ROOT,
             env=env,
             stdout=sink,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: kernels go down with it
         )
-    server = VoilaServer(f"http://127.0.0.1:{port}/", process, log, test_store)
+    server = VoilaServer(f"http://127.0.0.1:{port}/", process, log, store)
     try:
         _wait_until_up(server, timeout=60)
         yield server
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="session")
+def voila_server(test_store: StoreInfo, tmp_path_factory) -> Iterator[VoilaServer]:
+    """Voilà serving notebooks/desk.ipynb (the production command) on the test store."""
+    yield from _serve(NOTEBOOK, test_store, tmp_path_factory.mktemp("voila-data"), "voila.log")
+
+
+SLOW_NOTEBOOK = """
+import time
+from deskkit import widgets
+from deskkit.ui import Desktop
+
+def slow(desk, f):
+    time.sleep(8)
+    return desk.nps(f.period)
+
+def broken(desk, f):
+    raise RuntimeError("this metric is broken on purpose")
+
+widgets.register(widgets.Widget("slow_test", {"en": "Slow", "ru": "Медл."}, slow), replace=True)
+widgets.register(
+    widgets.Widget("broken_test", {"en": "Broken", "ru": "Сломан"}, broken), replace=True
+)
+# Start computing when the page asks (not while the kernel is preheated), so the test sees it.
+from voila.utils import wait_for_request
+wait_for_request()
+app = Desktop.from_environment(cards=["slow_test", "broken_test", "nps", "pipeline_flow"])
+app.start()
+app.widget
+"""
+
+
+@pytest.fixture(scope="session")
+def slow_voila_server(test_store: StoreInfo, tmp_path_factory) -> Iterator[VoilaServer]:
+    """Voilà serving a desktop with a deliberately slow card and a failing one."""
+    import nbformat
+
+    folder = tmp_path_factory.mktemp("slow-desk")
+    notebook = folder / "slow.ipynb"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SLOW_NOTEBOOK)])
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, notebook)
+    yield from _serve(notebook, test_store, folder, "voila-slow.log")
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

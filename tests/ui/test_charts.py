@@ -84,3 +84,174 @@ def test_empty_period_still_draws(desk):
     today = desk.pipeline_flow("today", second)
     spec = pipeline_flow_chart(today).to_dict()
     assert spec["layer"][0]["encoding"]["x"]["scale"]["domain"][1] > 0
+
+
+# The chart widgets (deskkit.ui._charts): the library once per page, clicks back to Python -----
+
+
+@pytest.fixture
+def fake_bundle(tmp_path, monkeypatch):
+    """vl-convert's bundler counted and stubbed, the disk cache in tmp_path, no library yet."""
+    import vl_convert as vlc
+
+    from deskkit.ui import _charts
+
+    calls: list[str] = []
+
+    def bundle(snippet: str, vl_version: str | None = None) -> str:
+        calls.append(vl_version or "")
+        return "/* vega, vega-lite, vega-embed */\n" + snippet
+
+    monkeypatch.setattr(vlc, "javascript_bundle", bundle)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(_charts, "_LIBRARY", None)
+    _charts.library_bundle.cache_clear()
+    yield calls
+    _charts.library_bundle.cache_clear()  # later tests build (or read) the real one
+
+
+def bars() -> alt.Chart:
+    import pandas as pd
+
+    frame = pd.DataFrame({"stage": ["First contact", "Won"], "deals": [4, 2]})
+    return alt.Chart(frame).mark_bar().encode(x="deals:Q", y="stage:N")
+
+
+def test_chart_widget_state_is_small_and_carries_no_library():
+    from deskkit.ui._charts import ChartView, library_bundle
+
+    view = ChartView("vega")
+    view.show(bars())
+    state = {k: v for k, v in view.widget.get_state().items() if k != "spec"}
+    assert len(json.dumps(state)) < 20_000
+    assert len(view.widget._esm.encode()) < 20_000
+    # It only waits for the library's global; the library itself is elsewhere.
+    assert "deskkitVegaReady" in view.widget._esm
+    assert "vega-lite" not in view.widget._esm.lower()
+    assert len(library_bundle()) > 500_000  # the real bundle, for scale
+
+
+def test_library_bundle_is_built_once_per_process_and_kept_on_disk(fake_bundle, tmp_path):
+    import vl_convert as vlc
+
+    from deskkit.ui import _charts
+    from deskkit.ui._charts import ChartView, library, library_bundle
+
+    ChartView("vega").show(bars())
+    assert fake_bundle == []  # charts never need the bundle
+    lib = library()
+    assert library() is lib and lib._esm == library_bundle()
+    assert "globalThis.deskkitVega =" in lib._esm and "deskkitVegaReady" in lib._esm
+    assert fake_bundle == ["v" + "_".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])]
+    # A new process (the cache cleared) reads the disk copy instead of building again.
+    cached = list((tmp_path / "deskkit").glob("vega-bundle-*.js"))
+    assert len(cached) == 1 and vlc.__version__ in cached[0].name
+    _charts.library_bundle.cache_clear()
+    assert library_bundle() == lib._esm
+    assert len(fake_bundle) == 1
+    # A closed library widget is replaced, not handed out dead.
+    lib.close()
+    assert library() is not lib
+
+
+def test_page_widgets_bring_the_library_only_for_vega(fake_bundle):
+    from deskkit.ui._charts import library, page_widgets
+
+    assert page_widgets("svg") == []
+    assert page_widgets("jupyter") == [library()]
+    assert page_widgets("vega")[0].layout.display == "none"
+
+
+def test_modes_and_the_old_name(monkeypatch):
+    from deskkit.ui._charts import ChartView, default_mode
+
+    monkeypatch.delenv("DESKKIT_CHART_MODE", raising=False)
+    assert default_mode() == "vega"
+    monkeypatch.setenv("DESKKIT_CHART_MODE", "Jupyter")
+    assert default_mode() == "vega"
+    monkeypatch.setenv("DESKKIT_CHART_MODE", "svg")
+    assert default_mode() == "svg" and ChartView().mode == "svg"
+    assert ChartView("jupyter").mode == "vega"
+    monkeypatch.setenv("DESKKIT_CHART_MODE", "canvas")
+    with pytest.raises(ValueError, match="chart mode"):
+        default_mode()
+
+
+def test_show_sets_the_spec_and_none_clears_it():
+    from deskkit.ui._charts import ChartView
+
+    view = ChartView("vega")
+    widget = view.widget
+    chart = bars()
+    view.show(chart)
+    assert widget.spec == chart.to_dict() and widget.chart is chart
+    assert widget.data_fields == {"stage", "deals"}
+    view.show(None)
+    assert widget.spec is None and widget.chart is None
+    assert "dk-chart" in widget._dom_classes
+
+
+def test_a_click_reaches_the_callback_with_the_data_row():
+    from deskkit.ui._charts import ChartView
+
+    view = ChartView("vega")
+    view.show(bars())
+    got: list[dict] = []
+    view.on_click(got.append)
+    # What the ESM sends: the datum as vega holds it, with the fields vega added.
+    datum = {
+        "stage": "Won",
+        "deals": 2,
+        "deals_start": 0,
+        "deals_end": 2,
+        "_vgsid_": 7,
+        "y_stage_sort_index": 1,
+    }
+    view.widget.set_state({"_click": {"n": 1, "datum": datum}})
+    assert got == [{"stage": "Won", "deals": 2}]
+    view.widget.set_state({"_click": {"n": 2, "datum": datum}})  # the same bar again
+    assert len(got) == 2
+    view.on_click(got.append, remove=True)
+    view.widget.set_state({"_click": {"n": 3, "datum": datum}})
+    assert len(got) == 2
+
+
+def test_the_page_can_write_nothing_but_a_click():
+    from deskkit.ui._charts import ChartView
+
+    view = ChartView("vega")
+    view.show(bars())
+    esm, spec = view.widget._esm, view.widget.spec
+    view.widget.set_state({"_esm": "alert(1)", "spec": {"mark": "point"}, "_css": "x"})
+    assert view.widget._esm == esm and view.widget.spec == spec
+
+
+def test_clean_datum_keeps_json_scalars_only():
+    from deskkit.ui._charts import clean_datum, data_fields
+
+    row = {"a": 1, "b": "x", "c": None, "d": True, "e": float("nan"), "f": [1], "_vgsid_": 2}
+    assert clean_datum(row) == {"a": 1, "b": "x", "c": None, "d": True, "e": None}
+    assert clean_datum(row, frozenset({"a"})) == {"a": 1}
+    assert clean_datum(["not", "a", "row"]) == {}
+    layered = alt.layer(bars(), bars().mark_text()).to_dict()
+    inline = {"data": {"values": [{"x": 1}, {"y": 2}]}, "mark": "point"}
+    assert data_fields(layered) == {"stage", "deals"}
+    assert data_fields(inline) == {"x", "y"}
+    # Fields that transforms add by name are the chart's too (a layer's "kind", a total).
+    calculated = (
+        bars()
+        .transform_calculate(kind="'won'")
+        .transform_aggregate(total="sum(deals)", groupby=["stage", "kind"])
+    )
+    assert data_fields(calculated.to_dict()) == {"stage", "deals", "kind", "total"}
+
+
+def test_svg_mode_renders_svg_on_the_server():
+    from deskkit.ui._charts import ChartView
+
+    view = ChartView("svg")
+    view.show(bars())
+    assert view.widget.value.lstrip().startswith("<svg") and "First contact" in view.widget.value
+    view.on_click(lambda datum: None)  # accepted, never called: svg has no clicks
+    view.show(None)
+    assert view.widget.value == ""

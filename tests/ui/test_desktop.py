@@ -1,192 +1,296 @@
-"""Desktop widget logic without a browser: filters drive the card, drill-down, errors."""
+"""The desktop without a browser: background cards, filters, Refresh, errors, configure mode,
+URL state, language and the events button."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
+import time
 
-import pandas as pd
 import pytest
 
+from deskkit import widgets as registry
 from deskkit.desk import Desk
-from deskkit.ui import Desktop, FilterBar, FilterState, PipelineFlowCard, render
-from deskkit.ui.tables import records_html
+from deskkit.ui import Desktop, FilterState, LayoutStore, Runner, render
+from deskkit.ui.card import MAX_KPIS
+from deskkit.ui.runner import cache_key, pinned
+from deskkit.ui.url import ViewState, parse_query, to_query
 
 HOOK = re.compile(r'data-k="([^"]+)" data-v="([^"]+)"')
 
 
 def hooks(html: str) -> dict[str, float]:
-    """Every ``data-k``/``data-v`` number in some HTML."""
     return {k: float(v) for k, v in HOOK.findall(html)}
 
 
-def card_numbers(app: Desktop) -> dict[str, float]:
-    card = app.card
-    return hooks(card._kpis.value + card._table.value)
-
-
-def expected(result) -> dict[str, float]:
-    """What the card must show for a result: the totals and every stage-table number."""
-    out = {"new": result.new, "won": result.won, "lost_total": result.lost_total}
-    out["open"] = result.open_deals
-    for r in result.stages.itertuples():
-        out[f"deals-{r.stage_id}"] = r.deals
-        out[f"net-{r.stage_id}"] = r.net_in
-        out[f"lost-{r.stage_id}"] = r.lost
+def kpis(card) -> dict[str, str]:
+    """KPI label class -> the value text shown."""
+    out = {}
+    for tile in card._kpis.children:
+        if tile.layout.display == "none":
+            continue  # an unused tile
+        button = tile.children[1]
+        key = next(
+            c for c in button._dom_classes if c.startswith("dk-kpi-") and c != "dk-kpi-value"
+        )
+        out[key.removeprefix("dk-kpi-")] = button.description
     return out
 
 
-def assert_shows(app: Desktop, result) -> None:
-    shown = card_numbers(app)
-    want = expected(result)
-    # The won row has no "lost" column on the card.
-    want.pop(f"lost-{int(result.stages['stage_id'].iloc[-1])}")
-    assert {k: shown.get(k) for k in want} == want
+@pytest.fixture
+def layouts(tmp_path) -> LayoutStore:
+    return LayoutStore("test", folder=tmp_path)
 
 
 @pytest.fixture(scope="module")
-def app(desk: Desk) -> Desktop:
-    return Desktop(desk, chart_mode="jupyter")
+def runner():
+    """One result cache for the module: desktops on the same desk and filters share results,
+    as the cards of one kernel do."""
+    runner = Runner()
+    yield runner
+    runner.close()
 
 
-@pytest.fixture(autouse=True)
-def _reset(app: Desktop):
-    """Each test starts from the default view."""
-    app.filters.set_state(FilterState())
-    app.refresh()
+@pytest.fixture
+def app(desk: Desk, layouts: LayoutStore, runner: Runner) -> Desktop:
+    app = Desktop(desk, layouts=layouts, chart_mode="svg", runner=runner)
+    app.wait()
+    return app
 
 
-def other_pipeline(desk: Desk) -> int:
-    pipes = desk.pipelines()
-    return int(pipes.loc[~pipes["is_main"].astype(bool), "pipeline_id"].iloc[0])
+def flow_numbers(app: Desktop) -> dict[str, float]:
+    return hooks(app.cards["pipeline_flow"]._table.value)
 
 
-def test_default_view_is_this_month_of_the_main_pipeline(app, desk):
-    assert app.state.period == "month"
-    assert_shows(app, desk.pipeline_flow("month"))
-    assert "Sales pipeline" in app.card._head.value
-    assert desk.period("month").label in app.card._head.value
+def assert_flow(app: Desktop, result) -> None:
+    app.wait()
+    shown = flow_numbers(app)
+    for r in result.stages.itertuples():
+        assert shown[f"deals-{r.stage_id}"] == r.deals
+        assert shown[f"net-{r.stage_id}"] == r.net_in
+    got = kpis(app.cards["pipeline_flow"])
+    assert got["new_deals"] == f"{result.new:,}"
+    assert got["won_deals"] == f"{result.won:,}"
 
 
-def test_period_and_pipeline_changes_recompute(app, desk):
-    seen: list[FilterState] = []
-    app.filters.observe(seen.append)
+def test_every_default_card_is_filled(app):
+    assert app.order == [w.id for w in registry.widgets() if w.builtin]
+    for card_id, card in app.cards.items():
+        assert card.error is None, (card_id, card.error)
+        assert card.result is not None, card_id
+        assert "dk-busy" not in card.widget._dom_classes
+        # Every headline number found a tile (tiles are made up front, on the main thread).
+        assert len(card.model.kpis(card.result, card.previous)) <= MAX_KPIS, card_id
+        assert kpis(card), card_id
+
+
+def test_filters_change_every_card(app, desk):
     app.filters.controls["period"].value = "year"
-    assert_shows(app, desk.pipeline_flow("year"))
-    pid = other_pipeline(desk)
-    app.filters.controls["pipeline"].value = pid
-    assert_shows(app, desk.pipeline_flow("year", pid))
-    assert [s.period for s in seen] == ["year", "year"]
-    assert seen[-1].pipeline == pid
-    # The chart widget is the same one, with a new chart inside.
-    assert app.card._chart.widget.chart is not None
-
-
-def test_preset_fills_dates_and_editing_a_date_makes_a_custom_range(app, desk):
-    controls = app.filters.controls
-    controls["period"].value = "quarter"
-    quarter = desk.period("quarter")
-    assert (controls["start"].value, controls["end"].value) == (
-        quarter.first_day,
-        quarter.last_day,
+    assert_flow(app, desk.pipeline_flow("year"))
+    assert app.cards["lead_sources"].result.period == desk.period("year")
+    pid = int(
+        desk.pipelines().loc[~desk.pipelines()["is_main"].astype(bool), "pipeline_id"].iloc[0]
     )
-    first, last = dt.date(2026, 10, 5), dt.date(2026, 11, 20)
-    controls["start"].value = first
-    assert controls["period"].value == "custom"
-    controls["end"].value = last
-    assert app.state.period == (first, last)
-    assert_shows(app, desk.pipeline_flow((first, last)))
+    app.filters.controls["pipeline"].value = pid
+    assert_flow(app, desk.pipeline_flow("year", pid))
+    user = int(desk.users()["user_id"].iloc[1])
+    app.filters.controls["scope"].value = ("user", user)
+    app.wait()
+    assert_flow(app, desk.pipeline_flow("year", pid, user=user))
+    assert app.cards["activity"].result.scope.user == user
 
 
-def test_scope_by_department_and_user(app, desk):
-    dept = desk.departments().iloc[0]
-    app.filters.controls["scope"].value = ("department", int(dept["group_id"]))
-    assert app.state.department == int(dept["group_id"]) and app.state.user is None
-    assert_shows(app, desk.pipeline_flow("month", department=int(dept["group_id"])))
-    assert str(dept["name"]) in app.card._head.value
-    user = desk.users().iloc[1]
-    app.filters.controls["scope"].value = ("user", int(user["user_id"]))
-    assert app.state.user == int(user["user_id"]) and app.state.department is None
-    assert_shows(app, desk.pipeline_flow("month", user=int(user["user_id"])))
+def test_a_period_change_reuses_the_now_cards(app):
+    before = app.cards["forecast"].result
+    app.filters.controls["period"].value = "week"
+    app.wait()
+    assert app.cards["forecast"].result is before  # "now" widgets do not follow the period
+    assert app.cards["lead_sources"].result.period.preset_name == "week"
+
+
+def test_previous_period_comparison_arrives(app, desk):
+    app.wait()
+    time.sleep(0.2)
+    app.wait()
+    card = app.cards["pipeline_flow"]
+    assert card.previous is not None
+    prev = desk.pipeline_flow(desk.period("month").previous())
+    assert card.previous.new == prev.new
+    assert 'data-k="delta-new_deals"' in card._kpis.children[0].children[2].value
+
+
+def test_drill_down_from_a_number_and_a_chart_mark(app, desk):
+    card = app.cards["pipeline_flow"]
+    result = desk.pipeline_flow("month")
+    card._kpis.children[0].children[1].click()  # "New"
+    assert hooks(card._records.value)["rows"] == min(result.new, 201)
+    sid = int(result.stages["stage_id"].iloc[0])
+    card._on_mark({"stage_id": sid, "kind": "open", "stage": "x"})
+    want = result.records("deals", sid)
+    assert hooks(card._records.value)["rows"] == min(len(want), 201)
+    assert card._drill_box.layout.display is None
+    card.close_drill()
+    assert card._drill_box.layout.display == "none"
+
+
+def test_a_failing_metric_is_shown_on_its_card_only(desk, layouts):
+    def broken(desk, filters):
+        raise RuntimeError("the store went away")
+
+    registry.register(registry.Widget("broken_test", {"en": "B", "ru": "Б"}, broken))
+    try:
+        app = Desktop(desk, layouts=layouts, cards=["broken_test", "nps"], chart_mode="svg")
+        app.wait()
+        assert "the store went away" in app.cards["broken_test"]._error.value
+        assert app.cards["broken_test"]._body.layout.display == "none"
+        assert app.cards["nps"].error is None and app.cards["nps"].result is not None
+    finally:
+        registry.unregister("broken_test")
+
+
+def test_a_slow_card_offers_refresh_while_the_others_fill(desk, layouts):
+    release = threading.Event()
+    calls = []
+
+    def slow(desk, filters):
+        calls.append(1)
+        release.wait(10)
+        return desk.nps(filters.period)
+
+    registry.register(registry.Widget("slow_test", {"en": "S", "ru": "М"}, slow))
+    try:
+        app = Desktop(
+            desk, layouts=layouts, cards=["slow_test", "nps"], chart_mode="svg", slow_after=0.3
+        )
+        card = app.cards["slow_test"]
+        assert "dk-busy" in card.widget._dom_classes and "dk-spinner" in card._status.value
+        time.sleep(0.6)
+        assert "dk-slow" in card.widget._dom_classes
+        assert card._refresh.layout.display is None  # the Refresh button shows
+        assert app.cards["nps"].result is not None  # the other card did not wait
+        release.set()
+        app.wait()
+        time.sleep(0.1)
+        assert card.result is not None and "dk-slow" not in card.widget._dom_classes
+        card._refresh.click()  # Refresh computes again, fresh
+        app.wait()
+        assert len(calls) == 2
+    finally:
+        release.set()
+        registry.unregister("slow_test")
+
+
+def test_configure_mode_persists_per_user(desk, layouts, runner):
+    app = Desktop(desk, layouts=layouts, cards=None, chart_mode="svg", runner=runner)
+    app.set_configuring(True)
+    tools = app.cards["nps"]._tools.children
+    assert [b.description for b in tools] == ["↑", "↓", "✕"]
+    tools[2].click()  # remove NPS
+    assert "nps" not in app.order
+    app.move_card("forecast", -3)
+    app.add_card("nps")
+    order = list(app.order)
+    assert order[-1] == "nps"
+    again = Desktop(desk, layouts=layouts, chart_mode="svg", runner=runner)
+    assert again.order == order  # survived a "reload"
+    viewer = int(desk.users()["user_id"].iloc[-1])
+    manager = Desktop(
+        desk.as_viewer(viewer), layouts=layouts, chart_mode="svg", cards=None, runner=runner
+    )
+    assert manager.order != order  # another user keeps the default
+    app.save_default()  # unrestricted desktop = admin
+    assert LayoutStore("test", folder=layouts.folder.parent).default() == order
+    app.reset_layout()
+    assert app.order == order  # the default is now this layout
+
+
+def test_only_admins_set_the_default_layout(desk, layouts):
+    users = desk.users()
+    plain = users.loc[~users["is_admin"].astype(bool), "user_id"]
+    app = Desktop(
+        desk.as_viewer(int(plain.iloc[0])), layouts=layouts, cards=["nps"], chart_mode="svg"
+    )
+    assert app._save_default.layout.display == "none"
+    with pytest.raises(PermissionError):
+        app.save_default()
+
+
+def test_url_round_trip_and_invalid_values():
+    view = ViewState(
+        FilterState((dt.date(2026, 1, 1), dt.date(2026, 3, 31)), user=5, pipeline=2), "ru"
+    )
+    assert parse_query(to_query(view)) == view
+    assert to_query(ViewState()) == ""
+    odd = parse_query("period=1999-12-31..1999-01-01&user=x&lang=de&pipeline=77", pipelines={1})
+    assert odd == ViewState()
+    assert parse_query("?department=3&user=4").filters.department is None
+
+
+def test_a_link_opens_its_view(app, desk):
+    user = int(desk.users()["user_id"].iloc[2])
+    app.apply_query(f"period=year&user={user}&lang=ru")
+    app.wait()
+    assert app.state.period == "year" and app.state.user == user
+    assert app.lang == "ru"
+    main = app.state.pipeline  # the bar names the main pipeline explicitly
+    assert app.url.query == f"period=year&user={user}&pipeline={main}&lang=ru"
+    assert_flow_ru = app.cards["pipeline_flow"]
+    assert assert_flow_ru.result.period == desk.period("year")
+    # Changing a filter updates the URL.
+    app.filters.controls["period"].value = "week"
+    assert app.url.query == f"period=week&user={user}&pipeline={main}&lang=ru"
+
+
+def test_language_switch(app):
+    app.set_language("ru")
+    assert app.cards["pipeline_flow"]._title.value == "Анализ продаж"
+    assert re.search("[а-я]", app.cards["nps"]._rules.value)
+    assert app.filters.controls["period"].label == "Месяц"
+    assert "ru" in app.url.query
+    app.set_language("en")
+    assert app.filters.controls["period"].label == "Month"
+    with pytest.raises(ValueError, match="language"):
+        app.set_language("de")
+
+
+def test_events_button_lights_up_with_new_events(desk, layouts):
+    app = Desktop(desk, layouts=layouts, cards=["nps"], chart_mode="svg")
+    assert "dk-events-new" not in app._events_button._dom_classes  # never opened: nothing new
+    layouts.mark_events_seen(None, (desk.now - dt.timedelta(days=2)).isoformat())
+    app.refresh()
+    want = desk.events_since(
+        desk.now - dt.timedelta(days=2), (desk.now.date() - dt.timedelta(days=2), desk.now.date())
+    )
+    assert want > 0 and app._new_events == want
+    assert "dk-events-new" in app._events_button._dom_classes
+    app.toggle_events()
+    assert "dk-events-new" not in app._events_button._dom_classes
+    assert hooks(app._ev_table.value)["rows"] == desk.events("month").total
+    app._ev_type.value = app._ev_type.options[1][1]
+    assert (
+        hooks(app._ev_table.value)["rows"] == desk.events("month", types=app._ev_type.value).total
+    )
+    app.refresh()
+    assert app._new_events == 0  # seen just now
+
+
+def test_runner_shares_and_pins(desk):
+    runner = Runner(workers=2)
+    w = registry.get("nps")
+    f = registry.Filters("month")
+    a, b = runner.submit(w, desk, f), runner.submit(w, desk, f)
+    assert a is b
+    live = desk.at(None)
+    clock = dt.datetime(2026, 11, 27, 15, 4, 31, tzinfo=dt.UTC)
+    assert pinned(live, clock).now == dt.datetime(2026, 11, 27, 15, 4, tzinfo=dt.UTC)
+    assert pinned(desk, clock) is desk
+    forecast = registry.get("forecast")
+    assert cache_key(forecast, desk, f) == cache_key(forecast, desk, registry.Filters("week"))
+    assert cache_key(w, desk, f) != cache_key(w, desk, registry.Filters("week"))
+    runner.close()
 
 
 def test_render_is_a_pure_call_of_the_desk(desk):
-    pid = other_pipeline(desk)
-    state = FilterState("year", pipeline=pid)
-    got = render(desk, state)
-    pd.testing.assert_frame_equal(got.stages, desk.pipeline_flow("year", pid).stages)
-    with pytest.raises(AttributeError):
-        state.period = "month"  # type: ignore[misc]
-
-
-def test_drill_down_shows_the_rows_behind_a_number(app, desk):
-    result = desk.pipeline_flow("month")
-    sid = int(result.stages["stage_id"].iloc[0])
-    app.card.drill(("deals", sid))
-    html = app.card._records.value
-    want = result.records("deals", sid)
-    assert hooks(html)["records-total"] == len(want)
-    shown_ids = re.findall(r"<tr><td>(\d+)</td>", html)
-    assert [int(i) for i in shown_ids] == list(want["deal_id"].head(200))
-    app.card.drill(("new", None))
-    assert hooks(app.card._records.value)["records-total"] == result.new
-    # A new result resets the drill-down.
-    app.filters.controls["period"].value = "week"
-    assert app.card._records.value == "" and app.card._drill.value is None
-
-
-def test_drill_down_options_cover_every_number(app, desk):
-    keys = {v for _, v in app.card._drill.options if v is not None}
-    result = desk.pipeline_flow("month")
-    sids = [int(s) for s in result.stages["stage_id"]]
-    assert {("new", None), ("won", None), ("lost_total", None)} <= keys
-    assert {("deals", s) for s in sids[:-1]} <= keys
-    assert {("lost", s) for s in sids[:-1]} <= keys
-    assert {("net_in", s) for s in sids[1:]} <= keys
-
-
-def test_records_table_is_capped_and_escaped():
-    frame = pd.DataFrame(
-        {"deal_id": range(300), "name": ["<b>x</b>"] * 300, "price": [1000.0] * 300}
-    )
-    html = records_html(frame, 300, what="deals", currency="RUB", cap=200)
-    assert "First 200 of 300 deals" in html
-    assert html.count("<tr><td>") == 200
-    assert "<b>x</b>" not in html and "&lt;b&gt;x&lt;/b&gt;" in html
-    assert "1,000 ₽" in html
-
-
-def test_a_metric_error_is_shown_on_the_card(app, desk, monkeypatch):
-    def broken(self, *args, **kwargs):
-        raise RuntimeError("the store went away")
-
-    monkeypatch.setattr(Desk, "pipeline_flow", broken)
-    app.filters.controls["period"].value = "year"  # must not raise
-    assert "the store went away" in app.card._error.value
-    assert app.card._body.layout.display == "none"
-    monkeypatch.undo()
-    app.filters.controls["period"].value = "month"
-    assert app.card._error.value == "" and app.card._body.layout.display is None
-    assert_shows(app, desk.pipeline_flow("month"))
-
-
-def test_from_environment(test_store, monkeypatch):
-    user = 0
-    from deskkit.desk import open as open_desk
-
-    users = open_desk(test_store.path).users()
-    admins = users.loc[users["is_admin"].astype(bool), "user_id"]
-    user = int(admins.iloc[0]) if len(admins) else int(users["user_id"].iloc[0])
-    env = {
-        "DESKKIT_STORE": str(test_store.path),
-        "DESKKIT_NOW": test_store.now_iso,
-        "DESKKIT_VIEWER": str(user),
-    }
-    app = Desktop.from_environment(env, chart_mode="svg")
-    assert app.desk.now == test_store.now
-    assert app.desk.viewer.user_id == user
-    assert "<svg" in app.card._chart.widget.value  # the server-side fallback draws too
-
-
-def test_components_are_exported():
-    assert FilterBar and PipelineFlowCard  # the public names of deskkit.ui
+    got = render(desk, FilterState("year"))
+    assert got.new == desk.pipeline_flow("year").new

@@ -1,0 +1,131 @@
+"""Time the desktop page in a real browser: navigation to every default card filled, and a
+filter change to every card updated, plus the bytes the page transferred.
+
+Usage: python bench/bench_page.py [--deals 100000] [--runs 5]
+
+Serves notebooks/desk.ipynb with the production Voilà command (``deskkit serve``'s) on the
+demo account of ``--deals`` deals ("now" fixed at 2026-11-27 15:00 UTC), drives Debian's
+headless Chromium through Playwright with every non-local request blocked, and reports medians.
+"A card is filled" means its spinner is gone and it drew a result; "updated" means every card
+that follows the period drew again after the change (the "now" cards keep their numbers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+
+AS_OF = dt.date(2026, 11, 27)
+NOW_ISO = "2026-11-27T15:00:00+00:00"
+
+FILLED = """(n) => { const cards = [...document.querySelectorAll('.dk-card')];
+  return cards.length === n && cards.every(c => !c.classList.contains('dk-busy')
+    && c.querySelector('.dk-stamp [data-k=drawn]') !== null); }"""
+STAMPS = """() => Object.fromEntries([...document.querySelectorAll('.dk-card')].map(c => [
+  [...c.classList].find(k => k.startsWith('dk-card-') && k !== 'dk-card-body'),
+  Number((c.querySelector('.dk-stamp [data-k=drawn]') || {dataset: {v: 0}}).dataset.v)]))"""
+UPDATED = """([before, ids]) => { const now = (%s)();
+  return ids.every(id => now[id] > before[id]) &&
+    [...document.querySelectorAll('.dk-card')].every(c => !c.classList.contains('dk-busy')); }"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--deals", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+
+    from conftest import CHROMIUM, CHROMIUM_ARGS, _serve
+    from playwright.sync_api import sync_playwright
+    from stores import StoreInfo
+
+    from deskkit import widgets
+    from deskkit.connectors.demo.cache import cached_demo
+
+    path = cached_demo(deals=args.deals, seed=7, as_of=AS_OF, progress=True)
+    store = StoreInfo(path, dt.datetime.fromisoformat(NOW_ISO), NOW_ISO)
+    default = [w for w in widgets.widgets() if w.builtin]
+    period_cards = [f"dk-card-{w.id}" for w in default if w.follows_period]
+    loads, changes, page_bytes = [], [], []
+    data = Path(tempfile.mkdtemp(prefix="deskkit-bench-"))
+    server = _serve(ROOT / "notebooks" / "desk.ipynb", store, data, "voila-bench.log")
+    voila = next(server)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+            )
+            for run in range(args.runs):
+                context = browser.new_context(viewport={"width": 1280, "height": 900})
+                context.route(
+                    "**/*",
+                    lambda r: r.continue_() if r.request.url.startswith(voila.url) else r.abort(),
+                )
+                page = context.new_page()
+                received = [0]
+
+                def on_ws(ws, received=received) -> None:
+                    ws.on("framereceived", lambda f: received.__setitem__(0, received[0] + len(f)))
+
+                def on_response(resp, received=received) -> None:
+                    # Redirects and aborted requests have no body.
+                    with contextlib.suppress(Exception):
+                        received[0] += len(resp.body())
+
+                page.on("websocket", on_ws)
+                page.on("response", on_response)
+                start = time.monotonic()
+                page.goto(voila.url, timeout=300_000)
+                page.wait_for_function(FILLED, arg=len(default), timeout=300_000, polling=50)
+                loads.append(time.monotonic() - start)
+                page_bytes.append(received[0])
+                for period in ("Week", "Month"):
+                    before = page.evaluate(STAMPS)
+                    start = time.monotonic()
+                    page.locator(".dk-period select").select_option(label=period)
+                    page.wait_for_function(
+                        UPDATED % STAMPS, arg=[before, period_cards], timeout=120_000, polling=20
+                    )
+                    changes.append(time.monotonic() - start)
+                if run == 0:
+                    page.screenshot(
+                        path=str(ROOT / "test-artifacts" / "bench-page.png"), full_page=True
+                    )
+                context.close()
+                # Let Voilà preheat the next kernel, as it has time to between real visitors.
+                time.sleep(12)
+                print(
+                    f"run {run + 1}: filled {loads[-1]:.2f} s, changes "
+                    f"{changes[-2]:.2f} / {changes[-1]:.2f} s, {page_bytes[-1] / 1e6:.2f} MB",
+                    flush=True,
+                )
+            browser.close()
+    finally:
+        server.close()
+    out = {
+        "deals": args.deals,
+        "cards": len(default),
+        "navigation_to_filled_s": {"median": statistics.median(loads), "max": max(loads)},
+        "filter_change_to_updated_s": {"median": statistics.median(changes), "max": max(changes)},
+        "page_mb": {"median": statistics.median(page_bytes) / 1e6},
+        "cpu": os.cpu_count(),
+    }
+    print(json.dumps(out, indent=2))
+    Path(ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
+    (ROOT / "bench" / "results" / "page.json").write_text(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+"""Charts in a real Voilà page with no internet: drawn, the library shipped once, clicks reach
+Python."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from deskkit.cli import voila_command
+from deskkit.ui._charts import library_bundle
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"  # gitignored
+
+# Three charts, one of them container-wide, a broken one, the library once, and an HTML widget
+# that the Python click callback writes into (``data-v`` counts the clicks).
+NOTEBOOK_SOURCE = """
+import html, json
+import altair as alt
+import ipywidgets as w
+import pandas as pd
+from deskkit.ui._charts import ChartView, library
+
+STAGES = ["First contact", "Proposal", "Won"]
+views = [ChartView("vega") for _ in range(3)]
+clicked = w.HTML().add_class("clicked")
+clicks = []
+
+def chart(i):
+    frame = pd.DataFrame({"stage": STAGES, "deals": [10 * (i + 1), 7, 3 + i]})
+    c = alt.Chart(frame).mark_bar().encode(x="deals:Q", y=alt.Y("stage:N", sort=STAGES))
+    return c.properties(width="container") if i == 2 else c
+
+def on_click(i):
+    def callback(datum):
+        clicks.append(datum)
+        text = html.escape(json.dumps({"chart": i, **datum}, sort_keys=True))
+        clicked.value = f'<span data-k="clicks" data-v="{len(clicks)}">{text}</span>'
+    return callback
+
+for i, view in enumerate(views):
+    view.widget.add_class(f"chart-{i}")
+    view.show(chart(i))
+    view.on_click(on_click(i))
+
+# A spec vega-lite rejects: the slot must say so instead of staying blank.
+broken = ChartView("vega")
+broken.widget.add_class("broken")
+broken.widget.spec = {"mark": {"type": "no-such-mark"}}
+
+w.VBox(
+    [library(), *(v.widget for v in views), broken.widget, clicked],
+    layout=w.Layout(width="900px"),
+)
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def charts_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Voilà (the production command line) serving the tiny notebook; its URL."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    folder = tmp_path_factory.mktemp("charts")
+    notebook = folder / "charts.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(NOTEBOOK_SOURCE)]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, notebook)
+    port = _free_port()
+    log = ARTIFACTS / "voila-charts.log"
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(folder / "jupyter-runtime"))
+    env.pop("DESKKIT_CHART_MODE", None)
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            voila_command(notebook, port=port),
+            cwd=folder,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: the kernel goes down with it
+        )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"voila exited early:\n{log.read_text(errors='replace')}")
+            try:
+                urllib.request.urlopen(url + "voila/static/", timeout=2)
+                break
+            except urllib.error.HTTPError:
+                break  # any HTTP answer means it serves
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("voila did not start in 60 s") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=15)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+
+
+def test_charts_draw_offline_ship_the_library_once_and_report_clicks(browser, charts_server):
+    bundle = len(library_bundle().encode())
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    blocked: list[str] = []
+
+    def route(r) -> None:
+        if r.request.url.startswith(charts_server):
+            r.continue_()
+        else:  # no internet: anything else is refused and noted
+            blocked.append(r.request.url)
+            r.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    received = [0]  # bytes of websocket frames the page got
+
+    def on_websocket(ws) -> None:
+        def count(payload: str | bytes) -> None:
+            received[0] += len(payload.encode() if isinstance(payload, str) else payload)
+
+        ws.on("framereceived", count)
+
+    page.on("websocket", on_websocket)
+    try:
+        response = page.goto(charts_server, timeout=180_000)
+        assert response is not None and response.ok
+        for i in range(3):  # each chart drew its three bars as SVG
+            page.wait_for_function(
+                "sel => document.querySelectorAll(sel).length === 3",
+                arg=f".chart-{i} svg g.mark-rect path",
+                timeout=120_000,
+            )
+        # The broken spec says why in its slot; the good ones show no error.
+        page.wait_for_selector(".broken .dk-chart-error")
+        assert "Chart could not be drawn" in page.inner_text(".broken")
+        assert page.locator(".dk-chart-error").count() == 1
+
+        # The container-wide chart takes the width of its 900 px column.
+        width = page.evaluate("() => document.querySelector('.chart-2 svg').clientWidth")
+        assert 800 < width <= 900, width
+
+        # Clicking a bar reaches the Python callback, with the bar's data row.
+        bar = page.locator(".chart-1 svg g.mark-rect path").first
+        bar.click()
+        page.wait_for_selector('.clicked [data-k="clicks"][data-v="1"]')
+        shown = json.loads(page.inner_text(".clicked"))
+        assert shown == {"chart": 1, "stage": "First contact", "deals": 20}
+        bar.click()  # the same mark again is a second event
+        page.wait_for_selector('.clicked [data-k="clicks"][data-v="2"]')
+        page.screenshot(path=str(ARTIFACTS / "charts-browser.png"), full_page=True)
+
+        # The library came once: three charts, but well under two copies of the bundle.
+        assert received[0] < 1.5 * bundle, (received[0], bundle)
+        assert received[0] > bundle, "the bundle did not come over the websocket: check the test"
+        # Nothing was tried outside but the Voilà template's icon font.
+        assert not [u for u in blocked if "fontawesome" not in u], blocked
+    finally:
+        context.close()
