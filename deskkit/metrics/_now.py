@@ -1,4 +1,4 @@
-"""Open deals as they were at ``ctx.now``: the state helpers the workload and forecast
+"""Deals as they were at ``ctx.now``: the state helpers the workload, forecast and payment
 widgets share. A deal's stage at now is the ``from`` of its first move at or after now, else its
 current stage (as in pipeline flow), so a store synced after "now" is seen as it was at now."""
 
@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import ibis
 import pandas as pd
 
 from deskkit.filters import Scope
 from deskkit.metrics._base import Context, label_ids
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     import ibis.expr.types as ir
 
 #: Deals a manager can work on at once when ``users.deal_capacity`` is not set.
@@ -23,17 +26,47 @@ CLOSED_KINDS = ("won", "lost")
 # Shared engine expressions ----------------------------------------------------------------------
 
 
-def _at_now(ctx: Context, deals: ir.Table, kinds: tuple[str, ...]) -> ir.Table:
-    """``deals`` created before now, with their (pipeline, stage) and its kind at now, kept when
-    the kind is one of ``kinds``."""
+def _stage_ids(ctx: Context, kinds: tuple[str, ...]) -> list[int]:
+    """Ids of the account's stages of ``kinds`` in any pipeline (from the cached dimension
+    table). Won and lost ids repeat across pipelines, so a match still needs its pipeline."""
+    st = ctx.store.stages
+    return sorted({int(s) for s in st.loc[st["kind"].isin(kinds), "stage_id"]})
+
+
+def _in_stages(
+    pipeline: ir.IntegerValue, stage: ir.IntegerValue, pairs: Iterable[tuple[int, int]]
+) -> ir.BooleanValue:
+    """``(pipeline, stage)`` is one of ``pairs`` (a few literals: no join)."""
+    by_pipe: dict[int, list[int]] = {}
+    for pid, sid in pairs:
+        by_pipe.setdefault(pid, []).append(sid)
+    cond: ir.BooleanValue = ibis.literal(False)
+    for pid, sids in by_pipe.items():
+        cond = cond | ((pipeline == pid) & stage.isin(sorted(sids)))
+    return cond
+
+
+def _moved_since(ctx: Context) -> ir.Table:
+    """(deal_id, p, s) for each deal moved at or after now: the ``from`` of its first such move,
+    which is its stage at now."""
     m = ctx.table("deal_moves")
     later = m.filter(m.at >= ctx.now)
-    first = later.group_by("deal_id").aggregate(
+    return later.group_by("deal_id").aggregate(
         p=later.from_pipeline_id.argmin(later.at), s=later.from_stage_id.argmin(later.at)
     )
+
+
+def _state_now(ctx: Context, deals: ir.Table, stage_ids: Iterable[int]) -> ir.Table:
+    """``deals`` created before now with their (pipeline, stage) at now, for at least every deal
+    whose stage at now has one of ``stage_ids`` (callers match the pipeline too)."""
+    first = _moved_since(ctx)
     d = deals.filter(deals.created_at < ctx.now)
+    # A deal not moved since now is still in its current stage, so only deals now in one of
+    # `stage_ids`, or moved since, can be in one at now: for the open stages a tenth of the
+    # deals is left to look up.
+    d = d.filter(d.stage_id.isin(sorted(stage_ids)) | d.deal_id.isin(first.deal_id))
     j = d.left_join(first, d.deal_id == first.deal_id)
-    state = j.select(
+    return j.select(
         deal_id=j.deal_id,
         name=j.name,
         price=j.price.fill_null(0),
@@ -43,9 +76,14 @@ def _at_now(ctx: Context, deals: ir.Table, kinds: tuple[str, ...]) -> ir.Table:
         created_at=j.created_at,
         updated_at=j.updated_at,
     )
+
+
+def _at_now(ctx: Context, deals: ir.Table, kinds: tuple[str, ...]) -> ir.Table:
+    """``deals`` created before now, with their (pipeline, stage) and its kind at now, kept when
+    the kind is one of ``kinds``."""
+    state = _state_now(ctx, deals, _stage_ids(ctx, kinds)).view()
     st = ctx.table("stages")
     st = st.filter(st.kind.isin(list(kinds))).select("pipeline_id", "stage_id", "kind")
-    state = state.view()
     return state.join(st, ["pipeline_id", "stage_id"])
 
 
@@ -76,9 +114,11 @@ def _user_names(ctx: Context, ids: pd.Series) -> pd.Series:
 def _no_open_task(ctx: Context, deals: ir.Table) -> ir.BooleanValue:
     """``deals`` rows with no task open at now (created by now, not completed by now)."""
     t = ctx.table("tasks")
-    done = t.is_completed.fill_null(False) & (t.completed_at.isnull() | (t.completed_at <= ctx.now))
+    # Not completed by now: never completed, or completed after now. (As a filter this is
+    # "not (completed and (completed_at is null or completed_at <= now))", cheaper to test.)
+    open_at_now = ~t.is_completed.fill_null(False) | (t.completed_at > ctx.now)
     open_tasks = t.filter(
-        t.entity_type == "deal", t.entity_id.notnull(), t.created_at <= ctx.now, ~done
+        t.entity_type == "deal", t.entity_id.notnull(), t.created_at <= ctx.now, open_at_now
     )
     # entity_id is never null here, so the IN is true or false (NOT IN with NULLs would be NULL).
     return ~deals.deal_id.isin(open_tasks.entity_id)

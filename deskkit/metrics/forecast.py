@@ -9,7 +9,7 @@ import ibis
 import pandas as pd
 
 from deskkit.filters import Scope
-from deskkit.metrics._base import Context, count_if, to_sql
+from deskkit.metrics._base import Context, to_sql
 from deskkit.metrics._now import (
     CLOSED_KINDS,
     OPEN_KINDS,
@@ -172,22 +172,79 @@ def _visits(ctx: Context) -> ir.Table:
     return v.join(st, ["pipeline_id", "stage_id"])
 
 
+#: Stage bits per engine integer (a signed 64-bit integer; the sign bit stays clear).
+_BITS = 62
+
+
+def _stage_bit(
+    pipeline: ir.IntegerValue, stage: ir.IntegerValue, pairs: list[tuple[int, int]]
+) -> ir.IntegerValue:
+    """``1 << i`` when ``(pipeline, stage)`` is ``pairs[i]``, else 0."""
+    by_pipe: dict[int, list[tuple[int, int]]] = {}
+    for i, (pid, sid) in enumerate(pairs):
+        by_pipe.setdefault(pid, []).append((sid, 1 << i))
+    branches = [(pid, stage.cases(*bits, else_=0)) for pid, bits in by_pipe.items()]
+    return pipeline.cases(*branches, else_=0).cast("int64")
+
+
+def _rates(ctx: Context) -> ir.Table:
+    """Win rates: ``pipeline_id, stage_id, sample, won`` per open or unsorted stage, and per
+    pipeline (``stage_id`` null), over the deals of :func:`_visits`, counted once each.
+
+    Rather than listing every (deal, stage) visit and making it distinct (millions of rows),
+    each deal's visited stages become the bits of one integer (``bit_or`` over its moves); the
+    deals are then counted per (stage set, won), a few thousand rows, and a stage or pipeline
+    counts the sets that share a bit with it.
+    """
+    st = ctx.table("stages")
+    st = st.filter(st.kind.isin(list(OPEN_KINDS))).select("pipeline_id", "stage_id")
+    known = ctx.store.stages.loc[ctx.store.stages["kind"].isin(OPEN_KINDS)]
+    pairs = list(zip(known["pipeline_id"].astype(int), known["stage_id"].astype(int), strict=True))
+    if not pairs:
+        return st.select("pipeline_id", "stage_id", sample=ibis.literal(0), won=ibis.literal(0))
+    # More stages than bits in one integer: one integer per chunk of stages.
+    chunks = [pairs[i : i + _BITS] for i in range(0, len(pairs), _BITS)]
+    masks = [f"m{k}" for k in range(len(chunks))]
+    m = ctx.table("deal_moves")
+    m = m.filter(m.at < ctx.now)
+    visited = m.group_by("deal_id").aggregate(
+        **{
+            mask: (
+                _stage_bit(m.from_pipeline_id, m.from_stage_id, chunk)
+                | _stage_bit(m.to_pipeline_id, m.to_stage_id, chunk)
+            ).bit_or()
+            for mask, chunk in zip(masks, chunks, strict=True)
+        }
+    )
+    closed = _closed_now(ctx)
+    v = visited.join(closed.select("deal_id", won=closed.kind == "won"), "deal_id")
+    sets = v.group_by([*masks, "won"]).aggregate(deals=v.count())
+    # The bits of each stage, and of each pipeline (all its stages' bits).
+    bits = [f"b{k}" for k in range(len(chunks))]
+    stages = st.mutate(
+        **{b: _stage_bit(st.pipeline_id, st.stage_id, c) for b, c in zip(bits, chunks, strict=True)}
+    )
+    pipes = stages.group_by("pipeline_id").aggregate(
+        stage_id=ibis.null("int64"), **{b: stages[b].bit_or() for b in bits}
+    )
+    keys = ibis.union(stages, pipes.select(*stages.columns), distinct=False)
+    x = sets.cross_join(keys)
+    hit = ibis.literal(False)
+    for mask, b in zip(masks, bits, strict=True):
+        hit = hit | ((x[mask] & x[b]) != 0)
+    x = x.filter(hit)
+    return x.group_by(["pipeline_id", "stage_id"]).aggregate(
+        sample=x.deals.sum(), won=ibis.ifelse(x.won, x.deals, 0).sum()
+    )
+
+
 def _forecast_queries(ctx: Context) -> dict[str, ir.Table]:
     # 1. Open deals now per (pipeline, stage, responsible): a few dozen rows.
     d = _open_now(ctx)
     keys = ["pipeline_id", "stage_id", "responsible_user_id"]
     open_ = d.group_by(keys).aggregate(deals=d.count(), budget=d.price.sum())
-    # 2. Win rates per stage and per pipeline (stage_id null), in one union of aggregates.
-    v = _visits(ctx)
-    per_stage = v.group_by(["pipeline_id", "stage_id"]).aggregate(
-        sample=v.count(), won=count_if(v.won)
-    )
-    p = v.select("deal_id", "pipeline_id", "won").distinct()
-    per_pipe = p.group_by("pipeline_id").aggregate(
-        stage_id=ibis.null("int64"), sample=p.count(), won=count_if(p.won)
-    )
-    rates = ibis.union(per_stage, per_pipe.select(*per_stage.columns), distinct=False)
-    return {"open": open_, "rates": rates}
+    # 2. Win rates per stage and per pipeline (stage_id null): a few dozen rows.
+    return {"open": open_, "rates": _rates(ctx)}
 
 
 def forecast(ctx: Context, min_sample: int = MIN_SAMPLE) -> Forecast:
@@ -196,6 +253,8 @@ def forecast(ctx: Context, min_sample: int = MIN_SAMPLE) -> Forecast:
         raise ValueError(f"forecast needs min_sample >= 1, got {min_sample}")
     q = _forecast_queries(ctx)
     open_, rates = q["open"].to_pandas(), q["rates"].to_pandas()
+    # Engine rows come in any order; fixing it makes the float sums per user reproducible.
+    open_ = open_.sort_values(["pipeline_id", "stage_id", "responsible_user_id"], ignore_index=True)
     pipes = ctx.store.pipelines.rename(columns={"name": "pipeline", "sort": "psort"})
     st = ctx.store.stages.loc[ctx.store.stages.kind.isin(OPEN_KINDS)]
     st = st.rename(columns={"name": "stage"}).merge(pipes, on="pipeline_id")

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Literal, get_args
 import ibis
 import pandas as pd
 
-from deskkit.metrics._base import Context, count_if, label_ids, to_sql
+from deskkit.metrics._base import Context, label_ids, to_sql
+from deskkit.metrics._now import _in_stages, _state_now
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -102,51 +103,37 @@ def default_counters(stages: pd.DataFrame) -> tuple[PaymentCounter, ...]:
     return (*out, PaymentCounter("Paid", paid, "entered", include_won=True))
 
 
-def _in_set(p: ir.IntegerValue, s: ir.IntegerValue, pairs: Sequence[Pair]) -> ir.BooleanValue:
-    by_pipe: dict[int, list[int]] = {}
-    for pid, sid in pairs:
-        by_pipe.setdefault(pid, []).append(sid)
-    cond = ibis.literal(False)
-    for pid, sids in by_pipe.items():
-        cond = cond | ((p == pid) & s.isin(sorted(sids)))
-    return cond
-
-
-def _flags(ctx: Context, sets: dict[str, tuple[Mode, tuple[Pair, ...]]]) -> ir.Table:
-    """One row per visible deal with a boolean column per counter (``c0, c1, …``)."""
-    now = ctx.now
+def _members(ctx: Context, sets: dict[str, tuple[Mode, tuple[Pair, ...]]]) -> ir.Table:
+    """(counter, deal_id): the deals each counter (by its index) counts, once each. Deleted or
+    out-of-scope deals are still listed: joining the visible deals drops them."""
     m = ctx.table("deal_moves")
-    entered = {
-        f"e{i}": count_if(
-            ctx.during(m.at)
-            & _in_set(m.to_pipeline_id, m.to_stage_id, pairs)
-            # A move inside the set (e.g. "Paid" -> won) is not a new entry.
-            & ~_in_set(m.from_pipeline_id, m.from_stage_id, pairs)
-        )
-        for i, (mode, pairs) in enumerate(sets.values())
-        if mode == "entered"
-    }
-    # A deal's stage at moment t is the `from` of its first move at or after t (else its stage
-    # now); its creation stage is the `from` of its first move ever.
-    per = m.group_by("deal_id").aggregate(
-        p_now=m.from_pipeline_id.argmin(m.at, where=m.at >= now),
-        s_now=m.from_stage_id.argmin(m.at, where=m.at >= now),
-        p_init=m.from_pipeline_id.argmin(m.at),
-        s_init=m.from_stage_id.argmin(m.at),
-        **entered,
-    )
-    d = ctx.deals()
-    j = d.left_join(per, d.deal_id == per.deal_id)
-    p_now, s_now = j.p_now.coalesce(j.pipeline_id), j.s_now.coalesce(j.stage_id)
-    p_init, s_init = j.p_init.coalesce(j.pipeline_id), j.s_init.coalesce(j.stage_id)
-    cols: dict[str, ir.BooleanValue] = {}
+    parts = []
     for i, (mode, pairs) in enumerate(sets.values()):
+        counter = ibis.literal(i, "int64")
         if mode == "now":
-            cols[f"c{i}"] = (j.created_at < now) & _in_set(p_now, s_now, pairs)
-        else:
-            created_there = ctx.during(j.created_at) & _in_set(p_init, s_init, pairs)
-            cols[f"c{i}"] = (j[f"e{i}"].fill_null(0) > 0) | created_there
-    return j.select(deal_id=j.deal_id, price=j.price.fill_null(0), **cols)
+            d = _state_now(ctx, ctx.table("deals"), {s for _, s in pairs})
+            d = d.filter(_in_stages(d.pipeline_id, d.stage_id, pairs))
+            parts.append(d.select(counter=counter, deal_id=d.deal_id))
+            continue
+        entered = m.filter(
+            ctx.during(m.at),
+            _in_stages(m.to_pipeline_id, m.to_stage_id, pairs),
+            # A move inside the set (e.g. "Paid" -> won) is not a new entry.
+            ~_in_stages(m.from_pipeline_id, m.from_stage_id, pairs),
+        )
+        parts.append(entered.select(counter=counter, deal_id=entered.deal_id))
+        # Created in the set: a deal's creation stage is the `from` of its first move, else
+        # its stage now.
+        d = ctx.table("deals")
+        d = d.filter(ctx.during(d.created_at))
+        own = m.semi_join(d, "deal_id")
+        init = own.group_by("deal_id").aggregate(
+            p=own.from_pipeline_id.argmin(own.at), s=own.from_stage_id.argmin(own.at)
+        )
+        j = d.left_join(init, d.deal_id == init.deal_id)
+        j = j.filter(_in_stages(j.p.coalesce(j.pipeline_id), j.s.coalesce(j.stage_id), pairs))
+        parts.append(j.select(counter=counter, deal_id=j.deal_id))
+    return ibis.union(*parts, distinct=True)
 
 
 @dataclass(frozen=True)
@@ -179,8 +166,8 @@ class PaymentCounters:
         names = list(self._sets)
         if counter not in names:
             raise ValueError(f"unknown counter {counter!r}; counters: {names}")
-        f = _flags(self._ctx, self._sets)
-        ids = f.filter(f[f"c{names.index(counter)}"]).select("deal_id")
+        members = _members(self._ctx, self._sets)
+        ids = members.filter(members.counter == names.index(counter)).select("deal_id")
         d = self._ctx.deals().semi_join(ids, "deal_id").order_by([ibis.desc("price"), "deal_id"])
         cols = ["deal_id", "name", "price", "pipeline_id", "stage_id", "responsible_user_id"]
         frame = (d.limit(limit) if limit else d).select(*cols, "created_at", "closed_at")
@@ -188,12 +175,10 @@ class PaymentCounters:
 
 
 def _query(ctx: Context, sets: dict[str, tuple[Mode, tuple[Pair, ...]]]) -> ir.Table:
-    f = _flags(ctx, sets)
-    aggs: dict[str, ir.Scalar] = {}
-    for i in range(len(sets)):
-        aggs[f"n{i}"] = count_if(f[f"c{i}"])
-        aggs[f"b{i}"] = ibis.ifelse(f[f"c{i}"], f.price, 0).sum()
-    return f.aggregate(**aggs)
+    """``counter, deals, budget`` per counter with any deal (a counter without is absent)."""
+    members = _members(ctx, sets)
+    j = members.join(ctx.deals().select("deal_id", "price"), "deal_id")
+    return j.group_by("counter").aggregate(deals=j.count(), budget=j.price.fill_null(0).sum())
 
 
 def payment_counters(
@@ -206,7 +191,7 @@ def payment_counters(
     if len(set(names)) != len(names):
         raise ValueError(f"counter names must be unique: {names}")
     sets = {c.name: (c.mode, c.pairs(stages)) for c in config}
-    got = _query(ctx, sets).to_pandas().iloc[0] if sets else pd.Series()
+    got = _query(ctx, sets).to_pandas().set_index("counter") if sets else pd.DataFrame()
     pipes = ctx.store.pipelines.set_index("pipeline_id")["name"]
     labels = stages.set_index(["pipeline_id", "stage_id"])["name"]
     rows = []
@@ -214,7 +199,7 @@ def payment_counters(
         pairs = sets[c.name][1]
         text = ", ".join(f"{pipes.get(p, p)}: {labels.get((p, s), s)}" for p, s in c.stages)
         text = ", ".join(x for x in (text, "won" if c.include_won else "") if x)
-        n, b = got.get(f"n{i}"), got.get(f"b{i}")
+        n, b = (got.at[i, "deals"], got.at[i, "budget"]) if i in got.index else (None, None)
         rows.append(
             {
                 "name": c.name,

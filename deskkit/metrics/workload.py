@@ -172,9 +172,10 @@ class DealsWithoutTasks:
 
 def _no_task_queries(ctx: Context) -> dict[str, ir.Table]:
     d = _open_now(ctx)
-    bare = _no_open_task(ctx, d)
+    # One column, so the engine looks the open tasks up once for both aggregates.
+    d = d.mutate(bare=_no_open_task(ctx, d))
     per = d.group_by("responsible_user_id").aggregate(
-        open_deals=d.count(), without_tasks=count_if(bare), budget=d.price.sum(where=bare)
+        open_deals=d.count(), without_tasks=count_if(d.bare), budget=d.price.sum(where=d.bare)
     )
     return {"per_user": per}
 
@@ -225,15 +226,37 @@ class LatestDeals:
         object.__setattr__(self, "definition", LATEST_DEFINITION.format(n=self.n))
 
     def sql(self) -> dict[str, str]:
-        return to_sql({"latest": _open_now(self._ctx).order_by(_newest).limit(self.n)})
+        return to_sql({"latest": _latest(self._ctx, self.n)})
 
     def records(self, *, limit: int | None = None) -> pd.DataFrame:
         """The deals listed (they are the rows behind the widget)."""
         return self.deals.head(limit).copy() if limit else self.deals.copy()
 
 
+def _latest(ctx: Context, n: int) -> ir.Table:
+    """The ``n`` newest deals open now, with the columns of :func:`_open_now` but ``kind``."""
+    # Pick the n on the few columns the order needs, then fetch names and the rest for those n
+    # rows only: reading every open deal's name would cost more than finding the n.
+    top = _open_now(ctx).select("deal_id", "pipeline_id", "stage_id", "created_at")
+    top = top.order_by(_newest).limit(n)
+    d = ctx.table("deals")
+    j = top.join(
+        d.select("deal_id", "name", "price", "responsible_user_id", "updated_at"), "deal_id"
+    )
+    return j.select(
+        "deal_id",
+        "name",
+        j.price.fill_null(0).name("price"),
+        "pipeline_id",
+        "stage_id",
+        "responsible_user_id",
+        "created_at",
+        "updated_at",
+    )
+
+
 def latest_deals(ctx: Context, n: int = 8) -> LatestDeals:
     """The ``n`` most recently created deals that are open now, newest first."""
     if n < 1:
         raise ValueError(f"latest_deals needs n >= 1, got {n}")
-    return LatestDeals(n=n, deals=_rows(ctx, _open_now(ctx), _newest, n), _ctx=ctx)
+    return LatestDeals(n=n, deals=_rows(ctx, _latest(ctx, n), _newest, n), _ctx=ctx)

@@ -240,7 +240,7 @@ def test_sql_explains_every_query_and_carries_the_viewer_filter():
     b.deal(1, "2026-02-01", 11, owner=1, moves=[("2026-03-02", 12)])
     r = desk_of(b).as_viewer(1).pipeline_flow(MARCH)
     sql = r.sql()
-    assert set(sql) == {"occupancy", "moves", "totals"}
+    assert set(sql) == {"deals", "moves"}
     assert all('"deal_moves"' in text for text in sql.values())
     # The viewer's rights are part of every query, not applied afterwards in pandas.
     assert all('"responsible_user_id" IN (1)' in text for text in sql.values())

@@ -404,6 +404,35 @@ def test_forecast_without_history_and_empty():
         forecast(ctx_of(AccountBuilder().open()), min_sample=0)
 
 
+def test_forecast_rates_with_more_stages_than_one_engine_integer():
+    """Visited stages are bits of 62-stage integers: 70 open stages need two, and every
+    stage's sample (closed deals that visited it, once each) must not depend on which."""
+    stages = [(1, 10, "Incoming", 0, "unsorted")]
+    stages += [(1, 1000 + i, f"S{i}", 10 + i, "open") for i in range(70)]
+    stages += [(1, 142, "Won", 10000, "won"), (1, 143, "Lost", 10001, "lost")]
+    b = AccountBuilder(stages=stages)
+    paths = {
+        1: [1005, 1061, 1005, 142],  # a stage of each integer, one twice: counted once
+        2: [1061, 1069, 143],
+        3: [1000, 1062, 142],
+        4: [1069],  # still open: no sample
+    }
+    for deal, path in paths.items():
+        moves = [(f"2026-03-{day:02d}", stage) for day, stage in enumerate(path, start=2)]
+        b.deal(deal, "2026-03-01", 10, price=100, moves=moves)
+    r = forecast(ctx_of(b.open()), min_sample=1)
+    rows = stage_rows(r)
+    want = {1005: (1, 1), 1061: (2, 1), 1062: (1, 1), 1069: (1, 0), 1000: (1, 1), 10: (3, 2)}
+    for sid, (sample, won) in want.items():
+        assert (rows[(1, sid)]["sample"], rows[(1, sid)]["won"]) == (sample, won), sid
+    assert sum(row["sample"] for row in rows.values()) == sum(s for s, _ in want.values())
+    assert rows[(1, 1069)]["probability"] == 0.0 and rows[(1, 1069)]["deals"] == 1
+    # Every stage's sample is the drill-down's deal list, the pipeline's is all three deals.
+    for sid, (sample, _) in want.items():
+        assert len(r.records("sample", 1, sid)) == sample
+    assert len(r.records("sample", 1)) == 3
+
+
 # Demo account ---------------------------------------------------------------------------------
 
 
