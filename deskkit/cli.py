@@ -1,4 +1,5 @@
-"""The ``deskkit`` command: generate the demo account, serve the desktop, print a metric."""
+"""The ``deskkit`` command: generate the demo account, serve the desktop, print a metric,
+import export files, sync an amoCRM / Kommo account."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ import datetime as dt
 import os
 import subprocess
 import sys
+import urllib.parse
 from pathlib import Path
 
 __all__ = ["main", "voila_command"]
 
 NOTEBOOK = Path("notebooks") / "desk.ipynb"
+#: Requests per second amoCRM allows an account (``deskkit sync --rate`` may not exceed it).
+API_LIMIT = 7.0
 
 
 def voila_command(notebook: Path = NOTEBOOK, port: int = 8866, ip: str = "127.0.0.1") -> list[str]:
@@ -116,6 +120,38 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sync(args: argparse.Namespace) -> int:
+    from deskkit.connectors.amocrm import AmoClient, AmoError, LongLivedToken, scrub
+    from deskkit.connectors.amocrm.auth import OAuthApp, OAuthSession
+    from deskkit.connectors.amocrm.client import LOOPBACK, account_url
+    from deskkit.connectors.amocrm.ratelimit import DEFAULT_RATE
+    from deskkit.connectors.amocrm.sync import SyncError, sync
+
+    if not args.subdomain and not args.base_url:
+        raise ValueError("give --subdomain (or --base-url for a stand-in)")
+    try:
+        # Tokens come from the environment or owner-only files, never from the command line
+        # (which other users can read in the process list).
+        if args.oauth:
+            auth = OAuthSession(args.oauth, OAuthApp.from_env())
+        elif args.token_file:
+            auth = LongLivedToken.from_file(args.token_file)
+        else:
+            auth = LongLivedToken.from_env_or_file()
+        url = args.base_url or account_url(args.subdomain, args.domain)
+        rate = DEFAULT_RATE if args.rate is None else args.rate
+        client = AmoClient(url, auth, rate=rate)
+        host = urllib.parse.urlsplit(client.base_url).hostname
+        if rate > API_LIMIT and host not in LOOPBACK:
+            raise ValueError(f"amoCRM allows at most {API_LIMIT:g} requests per second")
+        report = sync(args.store, client, progress=not args.no_progress)
+    except (AmoError, SyncError) as exc:
+        print(f"deskkit: error: {scrub(exc)}", file=sys.stderr)
+        return 2
+    print(report.summary())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="deskkit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -154,6 +190,30 @@ def main(argv: list[str] | None = None) -> int:
         "--currency", help="currency of a new store (default: from the budget column, else RUB)"
     )
     imp.set_defaults(run=_import)
+
+    syn = sub.add_parser(
+        "sync",
+        help="sync an amoCRM / Kommo account into a store (full first, then only changes)",
+        description="Token: $DESKKIT_AMOCRM_TOKEN, else the owner-only file named by "
+        "--token-file or $DESKKIT_AMOCRM_TOKEN_FILE; or OAuth tokens (--oauth FILE) with the "
+        "app from $DESKKIT_AMOCRM_CLIENT_ID, _CLIENT_SECRET and _REDIRECT_URI.",
+    )
+    syn.add_argument("--subdomain", help="the account: https://SUBDOMAIN.DOMAIN")
+    syn.add_argument("--domain", choices=["amocrm.ru", "kommo.com"], default="amocrm.ru")
+    syn.add_argument("--store", required=True, help="DuckDB store to create or update")
+    syn.add_argument(
+        "--base-url", help="API address instead of the account's (a local stand-in: http://...)"
+    )
+    syn.add_argument("--token-file", help="owner-only file holding a long-lived token")
+    syn.add_argument("--oauth", metavar="FILE", help="owner-only OAuth token file (refreshed)")
+    syn.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="requests per second (default 6.5; amoCRM allows 7; any rate for a local stand-in)",
+    )
+    syn.add_argument("--no-progress", action="store_true", help="no progress bars")
+    syn.set_defaults(run=_sync)
 
     args = parser.parse_args(argv)
     try:

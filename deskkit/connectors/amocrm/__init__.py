@@ -5,7 +5,8 @@
 >>> leads = list(client.records("/api/v4/leads", {"limit": 250}))           # doctest: +SKIP
 
 The stand-in server (``StandIn``, from ``deskkit.connectors.amocrm.standin``) is imported on
-first use; the client and auth modules need only the standard library.
+first use; the client and auth modules need only the standard library. The sync into a deskkit
+store is ``deskkit.connectors.amocrm.sync.sync`` (``deskkit sync`` on the command line).
 """
 
 from __future__ import annotations
