@@ -52,83 +52,138 @@ _USER_COLUMNS = {
 
 
 # Engine expressions ---------------------------------------------------------------------------
+#
+# Few of the millions of tasks of a large account can matter to a request: those with a deadline
+# in the period, and those not done now. Each query narrows the tasks to such candidates first
+# and builds deadline histories for them alone; a history is always built from all of its task's
+# changes, so it is the same as if every task's history were built.
 
 
 def _tasks(ctx: Context) -> ir.Table:
-    """Visible, in-scope tasks that existed at now and are not on a deleted deal, with the
-    moment they were done (null = not done)."""
+    """Visible, in-scope tasks that existed at now (deleted deals are left to the caller)."""
     t = ctx.table("tasks")
-    t = ctx.live(t.filter(ctx.by_owner(t.responsible_user_id), t.created_at <= ctx.now))
+    return t.filter(ctx.by_owner(t.responsible_user_id), t.created_at <= ctx.now)
+
+
+def _open_after(t: ir.Table, moment: _dt.datetime | ir.TimestampValue) -> ir.BooleanValue:
+    """Whether a task may not have been done by ``moment`` (a time or a column): true for every
+    task whose ``done_at`` (see :func:`_candidates`) is null or after it, and a few more (done
+    without a time). A test on one column, which the engine applies while scanning."""
+    return (t.completed_at > moment) | t.completed_at.isnull()
+
+
+def _candidates(ctx: Context, t: ir.Table, name: str) -> ir.Table:
+    """Rows of ``t`` (from :func:`_tasks`) not on a deleted deal, with only what the queries
+    need: ``task_id, responsible_user_id, deadline`` and ``done_at``, when the task was done
+    (null = not done). ``name`` names the CTE, so it must be unique within a query."""
     done_at = t.completed_at.coalesce(
         ibis.ifelse(t.is_completed.fill_null(False), ibis.literal(_EPOCH), ibis.null("timestamp"))
     )
-    return t.mutate(done_at=done_at)
+    t = t.select(
+        "task_id", "responsible_user_id", "deadline", "entity_type", "entity_id", done_at=done_at
+    )
+    t = ctx.live(t).select("task_id", "responsible_user_id", "deadline", "done_at")
+    # A named table becomes a CTE, which the engine computes once for all its uses.
+    return t.alias(name)
 
 
-def _timeline(ctx: Context) -> ir.Table:
-    """Every deadline a task had, known at now: ``task_id, deadline, set_at, replaced_at``.
-
-    ``set_at`` is null for the original deadline; ``replaced_at`` is null for the deadline in
-    force today (a change made after now still ends a deadline, but only after now, where it
-    cannot change any verdict about the past).
-    """
+def _changes(ctx: Context, tasks: ir.Table) -> ir.Table:
+    """The deadline changes of ``tasks``, each with ``replaced_at``: when the task's next change
+    (in order of ``at``) replaced its new deadline, null for the last one. A change made after
+    now still ends a deadline, but only after now, where it cannot change any verdict about
+    the past."""
     c = ctx.table("task_deadline_changes")
+    c = c.filter(c.task_id.isin(tasks.task_id))
     w = ibis.window(group_by=c.task_id, order_by=[c.at, c.new_deadline])
-    chained = c.mutate(replaced_at=c.at.lead().over(w))
-    changes = chained.filter(chained.at <= ctx.now).select(
-        task_id=chained.task_id,
-        deadline=chained.new_deadline,
-        set_at=chained.at,
-        replaced_at=chained.replaced_at,
-    )
-    first = c.group_by("task_id").aggregate(
-        first_at=c.at.min(), first_old=c.old_deadline.argmin(c.at)
-    )
-    t = ctx.table("tasks")
-    j = t.left_join(first, t.task_id == first.task_id)
-    # Both halves of the union must carry the very same types (a store may say timestamp(6)).
-    ts = changes.schema()
-    original = j.select(
-        task_id=j.task_id.cast(ts["task_id"]),
-        deadline=j.first_old.coalesce(j.deadline).cast(ts["deadline"]),
-        set_at=ibis.null(ts["set_at"]),
-        replaced_at=j.first_at.cast(ts["replaced_at"]),
-    )
-    return ibis.union(original, changes, distinct=False)
+    return c.mutate(replaced_at=c.at.lead().over(w))
 
 
-def _status(ctx: Context) -> ir.Table:
-    """One row per visible task with its deadline in force at now and whether it is overdue."""
+def _status(ctx: Context, tasks: ir.Table, changes: ir.Table) -> ir.Table:
+    """``tasks`` with their deadline history summed up from their ``changes`` (from
+    :func:`_changes`): the original deadline ``first_deadline``, in force until
+    ``first_changed_at`` (null = never changed), the deadline in force at now
+    ``deadline_now``, and whether the task is done and overdue now."""
     now = ctx.now
-    tl = _timeline(ctx)
-    current = tl.filter(
-        tl.set_at.isnull() | (tl.set_at <= now),
-        tl.replaced_at.isnull() | (tl.replaced_at > now),
-    ).select(task_id=tl.task_id, deadline_now=tl.deadline)
-    t = _tasks(ctx)
-    j = t.join(current, "task_id")
+    c = changes
+    # The change in force at now, if any was made by then: the last one made by then, a single
+    # row per task (changes made at the same moment are ordered by their new deadline).
+    in_force = (c.at <= now) & (c.replaced_at.isnull() | (c.replaced_at > now))
+    h = c.group_by(change_task_id=c.task_id).aggregate(
+        first_changed_at=c.at.min(),
+        first_old=c.old_deadline.argmin(c.at),
+        changed_to=c.new_deadline.max(where=in_force),  # of the one row in force
+    )
+    j = tasks.left_join(h, tasks.task_id == h.change_task_id)
+    # Typed as the changes' deadlines (a store may say timestamp(6) for one, not the other).
+    first = j.first_old.coalesce(j.deadline).cast(c.new_deadline.type())
+    # Changed by now: the deadline the change in force set; otherwise still the original one.
+    deadline_now = ibis.ifelse(j.first_changed_at <= now, j.changed_to, first)
     done_now = j.done_at.notnull() & (j.done_at <= now)
-    return j.mutate(done_now=done_now, overdue_now=~done_now & (j.deadline_now < now))
+    return j.select(
+        "task_id",
+        "responsible_user_id",
+        "done_at",
+        "first_changed_at",
+        first_deadline=first,
+        deadline_now=deadline_now,
+        done_now=done_now,
+        overdue_now=~done_now & (deadline_now < now),
+    )
+
+
+def _overdue(ctx: Context) -> ir.Table:
+    """Tasks overdue now: ``task_id, responsible_user_id, deadline_now``."""
+    t = _tasks(ctx)
+    t = _candidates(ctx, t.filter(_open_after(t, ctx.now)), "open_tasks")
+    s = _status(ctx, t, _changes(ctx, t))
+    s = s.filter(s.overdue_now)
+    return s.select("task_id", "responsible_user_id", "deadline_now")
 
 
 def _missed(ctx: Context) -> ir.Table:
     """Distinct (task, missed deadline) occurrences in the period, with the task's status now."""
-    tl = _timeline(ctx)
-    tl = tl.filter(ctx.during(tl.deadline), tl.deadline < ctx.now)
-    # Moved away at or before the deadline: it never passed, so it was not missed.
-    tl = tl.filter(tl.replaced_at.isnull() | (tl.replaced_at > tl.deadline))
-    occ = tl.select("task_id", "deadline").distinct()
-    s = _status(ctx)
-    j = occ.join(s, "task_id")
-    j = j.filter(j.done_at.isnull() | (j.done_at > j.deadline))
-    return j.select(
-        task_id=j.task_id,
-        responsible_user_id=j.responsible_user_id,
-        missed_deadline=j.deadline,
-        deadline_now=j.deadline_now,
-        done_now=j.done_now,
-        overdue_now=j.overdue_now,
+    now = ctx.now
+    # A task can only miss a deadline in the period if it was not done by the period's start,
+    # and the deadline is either the task's own one (missed only if not done by it), or the
+    # old or new deadline of one of its changes. A few more tasks may pass these cheap tests:
+    # the verdict below is exact.
+    c = ctx.table("task_deadline_changes")
+    moved = c.filter(ctx.during(c.old_deadline) | ctx.during(c.new_deadline))
+    t = _tasks(ctx)
+    own = ctx.during(t.deadline) & _open_after(t, t.deadline)
+    t = t.filter(_open_after(t, ctx.t0), own | t.task_id.isin(moved.task_id))
+    tasks = _candidates(ctx, t, "period_tasks")
+    c = _changes(ctx, tasks)
+    s = _status(ctx, tasks, c)
+    columns = [
+        "task_id",
+        "responsible_user_id",
+        "missed_deadline",
+        "deadline_now",
+        "done_now",
+        "overdue_now",
+    ]
+    # A deadline is missed if it passed in the period while in force (not moved away at or
+    # before it) and the task was not done by it.
+    first = s.first_deadline
+    original = s.filter(
+        ctx.during(first),
+        first < now,
+        s.first_changed_at.isnull() | (s.first_changed_at > first),
+        s.done_at.isnull() | (s.done_at > first),
+    ).mutate(missed_deadline=first)
+    set_later = c.filter(
+        c.at <= now,
+        ctx.during(c.new_deadline),
+        c.new_deadline < now,
+        c.replaced_at.isnull() | (c.replaced_at > c.new_deadline),
+    ).select(task_id="task_id", missed_deadline="new_deadline")
+    set_later = set_later.join(s, "task_id")
+    set_later = set_later.filter(
+        set_later.done_at.isnull() | (set_later.done_at > set_later.missed_deadline)
     )
+    # A task that had the same deadline twice missed it once (the other columns are the task's).
+    return ibis.union(original.select(columns), set_later.select(columns), distinct=True)
 
 
 def _queries(ctx: Context) -> dict[str, ir.Table]:
@@ -140,8 +195,7 @@ def _queries(ctx: Context) -> dict[str, ir.Table]:
         completed_since=count_if(m.done_now),
         still_overdue=count_if(m.overdue_now),
     )
-    s = _status(ctx)
-    s = s.filter(s.overdue_now)
+    s = _overdue(ctx)
     now = s.group_by("responsible_user_id").aggregate(
         overdue_now=s.count(),
         now_outside_period=count_if(~ctx.during(s.deadline_now)),
@@ -191,8 +245,7 @@ class OverdueTasks:
             rows = _missed(ctx)
             order = ["missed_deadline", "task_id"]
         elif which == "now":
-            s = _status(ctx)
-            rows = s.filter(s.overdue_now).select("task_id", "responsible_user_id", "deadline_now")
+            rows = _overdue(ctx)
             order = ["deadline_now", "task_id"]
         else:
             raise ValueError(f"unknown record kind {which!r}; use 'occurrences' or 'now'")
@@ -203,7 +256,8 @@ class OverdueTasks:
 
 
 def _task_rows(ctx: Context, rows: ir.Table, order: list[str], limit: int | None) -> pd.DataFrame:
-    t = _tasks(ctx).select(
+    t = _tasks(ctx)
+    t = ctx.live(t).select(
         "task_id", "task_type", "text", "entity_type", "entity_id", "created_at", "completed_at"
     )
     j = rows.join(t, "task_id")

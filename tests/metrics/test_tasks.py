@@ -237,6 +237,23 @@ def test_demo_account(desk):
     assert len(r.records("occurrences", limit=5)) == 5
 
 
+def test_demo_periods_add_up(desk):
+    """A quarter's missed deadlines are its months' (each query looks only at the tasks that
+    can matter to its period: no deadline may slip between two periods' candidates)."""
+    months = [
+        (dt.date(2026, m, 1), dt.date(2026, m + 1, 1) - dt.timedelta(days=1)) for m in (6, 7, 8)
+    ]
+    quarter = overdue_tasks(Context(desk.store, desk.period((months[0][0], months[-1][1]))))
+    parts = [overdue_tasks(Context(desk.store, desk.period(m))) for m in months]
+    fates = ["occurrences", "completed_since", "rescheduled", "still_overdue"]
+    whole = quarter.by_user.set_index("user_id")
+    summed = sum(
+        p.by_user.set_index("user_id")[fates].reindex(whole.index, fill_value=0) for p in parts
+    )
+    assert quarter.occurrences > 0 and (whole[fates] == summed).all().all()
+    assert all(p.overdue_now == quarter.overdue_now for p in parts)  # whatever the period
+
+
 # Property test --------------------------------------------------------------------------------
 
 BASE = dt.datetime(2026, 3, 1)
