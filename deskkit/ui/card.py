@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -169,6 +170,8 @@ class Card:
         self.previous: Any = None
         self.error: BaseException | None = None
         self._on_refresh = on_refresh
+        #: Held while the card changes state (results may arrive on several threads).
+        self.lock = threading.RLock()
         self._drill_key: tuple[str, dict[str, Any]] | None = None
 
         self._title = w.HTML().add_class("dk-title")

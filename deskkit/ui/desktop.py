@@ -8,7 +8,6 @@ language live in the page URL; the card list is the viewer's saved layout.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import html
@@ -162,10 +161,7 @@ class Desktop:
         # can reach the page out of order (a card would stay "busy" after its result arrived).
         # Workers queue their drawing and wake the kernel's event loop to run it.
         self._main = threading.get_ident()
-        try:
-            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            self._loop = None  # plain Python (scripts, tests): draw from the worker directly
+        self._loop = _kernel_loop()  # None in plain Python: workers draw directly
         self._ui: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...]]] = (
             queue.SimpleQueue()
         )
@@ -368,17 +364,22 @@ class Desktop:
         return self._generation.get(card_id) == gen and card_id in self.cards
 
     def _maybe_slow(self, card_id: str, gen: int, future: Future[Any]) -> None:
-        with self._lock:
+        card = self.cards.get(card_id)
+        if card is None:
+            return
+        with card.lock:
             if self._current(card_id, gen) and not future.done():
-                self.cards[card_id].set_slow()
+                card.set_slow()
 
     def _deliver(
         self, card_id: str, gen: int, future: Future[Any], previous: Future[Any] | None = None
     ) -> None:
-        with self._lock:
+        card = self.cards.get(card_id)
+        if card is None:
+            return  # removed meanwhile
+        with card.lock:  # one card's drawing never waits for another's
             if not self._current(card_id, gen):
                 return  # a newer filter state has been asked for since
-            card = self.cards[card_id]
             try:
                 result = future.result()
             except Exception as exc:  # this card's failure is shown on this card only
@@ -401,7 +402,7 @@ class Desktop:
             return
         self._ui.put((fn, args))
         with contextlib.suppress(RuntimeError):  # the kernel's loop is gone (shutting down)
-            self._loop.call_soon_threadsafe(self._drain)
+            self._loop.add_callback(self._drain)
 
     def _drain(self) -> None:
         """Run the drawing the workers queued (on the main thread)."""
@@ -673,6 +674,16 @@ class Desktop:
         else:
             self.refresh()
         return self.widget
+
+
+def _kernel_loop() -> Any:
+    """The running IPython kernel's main-thread event loop (a tornado IOLoop), if any."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - ipywidgets depends on IPython
+        return None
+    kernel = getattr(get_ipython(), "kernel", None)
+    return getattr(kernel, "io_loop", None)
 
 
 def _chart_library(mode: ChartMode | None) -> w.Widget | None:

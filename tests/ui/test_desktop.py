@@ -165,8 +165,11 @@ def test_a_slow_card_offers_refresh_while_the_others_fill(desk, layouts):
         )
         card = app.cards["slow_test"]
         assert "dk-busy" in card.widget._dom_classes and "dk-spinner" in card._status.value
-        time.sleep(0.6)
+        deadline = time.monotonic() + 10
+        while "dk-slow" not in card.widget._dom_classes and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert "dk-slow" in card.widget._dom_classes
+        assert "dk-busy" in card.widget._dom_classes  # still computing: the result is not in
         assert card._refresh.layout.display is None  # the Refresh button shows
         assert app.cards["nps"].result is not None  # the other card did not wait
         release.set()
