@@ -201,6 +201,13 @@ def test_empty_period(acts):
     assert r.records().empty
 
 
+def test_frames_keep_their_types_when_empty(acts):
+    full = activity(ctx_of(acts))
+    empty = activity(ctx_of(acts, days=(dt.date(2025, 1, 1), dt.date(2025, 1, 31))))
+    for name in ("counts", "table", "by_type"):
+        assert getattr(empty, name).dtypes.to_dict() == getattr(full, name).dtypes.to_dict()
+
+
 # Events -----------------------------------------------------------------------------------------
 
 
@@ -293,6 +300,66 @@ def test_events_since(feed):
 def test_empty_feed(feed):
     r = events(ctx_of(feed, days=(dt.date(2025, 1, 1), dt.date(2025, 1, 31))))
     assert (r.total, len(r.feed), len(r.counts)) == (0, 0, 0)
+
+
+@pytest.fixture(scope="module")
+def busy_feed():
+    """50 events on a live deal early in March, then 700 on a deleted deal at its end, and a
+    few on tasks: the period's newest events are hidden from the feed."""
+    b = AccountBuilder()
+    b.deal(1, "2026-02-01", 11, owner=1)
+    b.deal(2, "2026-02-01", 11, owner=1, deleted=True)
+    rows = [(f"a{i:03d}", 1, dt.timedelta(days=1, minutes=37 * i)) for i in range(50)]
+    rows += [(f"z{i:03d}", 2, dt.timedelta(days=20, minutes=13 * i)) for i in range(700)]
+    for eid, deal, offset in rows:
+        b.add(
+            "events",
+            event_id=eid,
+            type="lead_status_changed",
+            entity_type="deal",
+            entity_id=deal,
+            created_at=dt.datetime(2026, 3, 1) + offset,
+            created_by=1,
+            value_before=None,
+            value_after=None,
+        )
+    for i, day in enumerate([2, 2, 30]):
+        b.add(
+            "events",
+            event_id=f"t{i}",
+            type="task_added",
+            entity_type="task",
+            entity_id=i,
+            created_at=dt.datetime(2026, 3, day, 12, i),
+            created_by=2,
+            value_before=None,
+            value_after=None,
+        )
+    return b.open()
+
+
+@pytest.mark.parametrize("limit", [1, 2, 10, 49, 53, 60])
+def test_feed_is_the_newest_visible_whatever_the_limit(busy_feed, limit):
+    # The feed first reads the end of the period; where the hidden events there leave too few
+    # visible ones it widens, so it always equals the plain newest-first list.
+    r = events(ctx_of(busy_feed), limit=limit)
+    assert r.total == 53
+    assert list(r.feed["event_id"]) == list(r.records(limit=limit)["event_id"])
+    assert len(r.feed) == min(limit, 53) and r.feed["created_at"].is_monotonic_decreasing
+    assert "t2" in set(r.feed["event_id"])  # the newest visible event (March 30)
+    assert set(r.sql()) == {"feed", "counts"}
+
+
+def test_feed_filters_with_a_short_limit(busy_feed):
+    ctx = ctx_of(busy_feed)
+    r = events(ctx, types="lead_status_changed", limit=5)
+    assert list(r.feed["event_id"]) == [f"a{i:03d}" for i in range(49, 44, -1)]
+    assert r.total == 50 and r.counts.set_index("type")["count"].to_dict() == {
+        "lead_status_changed": 50,
+        "task_added": 3,
+    }
+    assert list(events(ctx, authors=2, limit=2).feed["event_id"]) == ["t2", "t1"]
+    assert events(ctx_of(busy_feed, viewer=3), limit=5).total == 0  # Vera sees none of it
 
 
 # Demo account -----------------------------------------------------------------------------------

@@ -174,6 +174,34 @@ def test_empty_period(chat):
     assert math.isnan(r.mean_s) and math.isnan(r.median_s)
 
 
+def test_same_second_replies_and_ignored_messages():
+    b = AccountBuilder()
+    b.deal(1, "2026-01-15", 11, owner=1)
+    b.deal(2, "2026-01-15", 11, owner=2)
+    rows = [
+        # Two answers in the same second: the first by message id is the reply (Boris's).
+        ("a1", 10, 1, "in", "2026-03-02 10:00", None),
+        ("a3", 10, 1, "out", "2026-03-02 10:05", 1),
+        ("a2", 10, 1, "out", "2026-03-02 10:05", 2),
+        # A robot's auto-reply and a message neither in nor out split nothing and answer nothing.
+        ("b1", 20, 2, "in", "2026-03-03 09:00", None),
+        ("b2", 20, 2, "out", "2026-03-03 09:01", 0),
+        ("b3", 20, 2, "note", "2026-03-03 09:02", 3),
+        ("b4", 20, 2, "in", "2026-03-03 09:03", None),
+        ("b5", 20, 2, "out", "2026-03-03 09:10", 3),  # Vera: 10 min from b1
+        ("b6", 20, 2, "in", "2026-03-04 09:00", None),  # unanswered: only a robot after it
+        ("b7", 20, 2, "out", "2026-03-04 09:01", 0),
+    ]
+    for mid, talk, deal, direction, at, user in rows:
+        add_message(b, mid, talk, deal, direction, "chat", ts(at), user)
+    r = response_time(ctx_of(b.open()))
+    assert r.by_user.set_index("user")["replies"].to_dict() == {"Boris": 1, "Vera": 1}
+    assert r.by_user.set_index("user")["mean_s"].to_dict() == {"Boris": 300, "Vera": 600}
+    assert (r.replies, r.unanswered) == (2, 1)
+    assert r.by_user.set_index("user").loc["Boris", "unanswered"] == 1  # deal 2 is Boris's
+    assert list(r.records("unanswered")["asked_at"]) == [ts("2026-03-04 09:00")]
+
+
 # Property: the engine's reply rule equals a plain-Python reference ------------------------------
 
 BASE = dt.datetime(2026, 3, 1)
@@ -281,6 +309,6 @@ def test_messages_and_response_time_on_the_demo(desk):
     assert 30 <= r.median_s < r.mean_s < 7 * 86400
     assert r.by_user["replies"].sum() == r.replies
     assert r.records(limit=5)["wait_s"].is_monotonic_decreasing
-    assert set(m.sql()) == {"counts"} and set(r.sql()) == {"replies", "unanswered"}
+    assert set(m.sql()) == {"counts"} and set(r.sql()) == {"response"}
     for chart in (messages_chart(m), response_time_chart(r)):
         assert vl_convert.vegalite_to_svg(chart.to_dict()).startswith("<svg")
