@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from deskkit.store import Store
 
-__all__ = ["ROBOT", "Context", "count_if", "label_ids", "to_sql"]
+__all__ = ["ROBOT", "Context", "count_if", "in_spans", "label_ids", "to_sql"]
 
 #: Author id of automatic actions (Salesbot, digital pipeline).
 ROBOT = 0
@@ -137,3 +137,16 @@ def deal_ref(t: ir.Table) -> ir.IntegerValue:
     while an equality on one expression stays a hash join on every backend.
     """
     return ibis.ifelse(t.entity_type == "deal", t.entity_id, ibis.null("int64"))
+
+
+def in_spans(
+    col: ir.TimestampValue, spans: list[tuple[_dt.datetime, _dt.datetime]]
+) -> ir.BooleanValue:
+    """``col`` falls in one of the half-open ``spans`` (e.g. a period and its previous one)."""
+    within = ibis.or_(*[(col >= s) & (col < e) for s, e in spans])
+    if len(spans) == 1:
+        return within
+    # The spans' hull first: a plain range is pushed into the scan as a cheap table filter
+    # (an OR of ranges is not, and cost DuckDB 4x more on the messages' 4M timestamps).
+    lo, hi = min(s for s, _ in spans), max(e for _, e in spans)
+    return (col >= lo) & (col < hi) & within
