@@ -103,10 +103,13 @@ class Zygote:
         self.start(api, store, now)
         assert self.wait() == 0
 
-    def kill_after(self, api: StandIn, pid: int, requests: int, delay: float) -> bool:
-        """SIGKILL sync ``pid`` once the stand-in has answered ``requests`` more requests
-        (then ``delay`` s). False if the sync had finished first."""
-        start = len(api.log)
+    def kill_after(
+        self, api: StandIn, pid: int, requests: int, delay: float, since: int | None = None
+    ) -> bool:
+        """SIGKILL sync ``pid`` once the stand-in has answered ``requests`` requests counted
+        from log entry ``since`` (default: now), then ``delay`` s. False if the sync had
+        finished first."""
+        start = len(api.log) if since is None else since
         deadline = time.monotonic() + 60
         while len(api.log) - start < requests and time.monotonic() < deadline:
             time.sleep(0.001)
@@ -144,13 +147,18 @@ def clean(amo_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_killed_syncs_resume_to_the_same_store(standin, zygote, clean, tmp_path, seed):
     rng = random.Random(seed)
     store = tmp_path / "crm.duckdb"
-    full_requests = 80  # about what a full sync of the 300-deal account needs
+    # A full sync of the 300-deal account makes about 80 requests; kill points are counted
+    # from each run's start (counting from when the killer starts looking would let a fast
+    # run finish first) and stay well inside the run.
+    kill_points = 60
     # Kill the first run once or twice at random points (any request, or a little after
-    # the last one: mapping, writing, finishing, publishing), then let it finish.
+    # it: mapping, writing, finishing, publishing), then let it finish.
     kills = 0
     for _ in range(rng.randint(1, 2)):
+        since = len(standin.log)
         pid = zygote.start(standin, store, END)
-        kills += zygote.kill_after(standin, pid, rng.randint(0, full_requests), rng.uniform(0, 0.2))
+        point, delay = rng.randint(0, kill_points), rng.uniform(0, 0.2)
+        kills += zygote.kill_after(standin, pid, point, delay, since=since)
     zygote.run(standin, store, END)
     assert kills >= 1
     assert_same_store(store, clean)
