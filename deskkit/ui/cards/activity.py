@@ -189,36 +189,24 @@ def _messages_options(r: Any, lang: str) -> list[Option]:
     out: list[Option] = []
     for d, col in _DIRECTIONS.items():
         out.append(option(label(col, lang), int(getattr(r, col)), lang, "messages", direction=d))
-    for row in r.by_channel.itertuples(index=False):
-        name = _channel_label(row.channel, lang)
+    # One entry per channel and per author, each split by direction.
+    splits = [
+        (_channel_label(row.channel, lang), {"channel": row.channel}, row)
+        for row in r.by_channel.itertuples(index=False)
+    ] + [
+        (
+            label("robot", lang) if row.user_id == 0 else user_name(row.user, row.user_id),
+            {"user": int(row.user_id)},
+            row,
+        )
+        for row in r.by_user.itertuples(index=False)
+    ]
+    for name, params, row in splits:
         for d, col in _DIRECTIONS.items():
             n = int(getattr(row, col))
             if n:
-                out.append(
-                    option(
-                        f"{name} · {label(col, lang)}",
-                        n,
-                        lang,
-                        "messages",
-                        direction=d,
-                        channel=row.channel,
-                    )
-                )
-    for row in r.by_user.itertuples(index=False):
-        name = label("robot", lang) if row.user_id == 0 else user_name(row.user, row.user_id)
-        for d, col in _DIRECTIONS.items():
-            n = int(getattr(row, col))
-            if n:
-                out.append(
-                    option(
-                        f"{name} · {label(col, lang)}",
-                        n,
-                        lang,
-                        "messages",
-                        direction=d,
-                        user=int(row.user_id),
-                    )
-                )
+                text = f"{name} · {label(col, lang)}"
+                out.append(option(text, n, lang, "messages", direction=d, **params))
     return out
 
 
