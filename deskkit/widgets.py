@@ -12,6 +12,7 @@ and a default size. Register your own from a notebook without touching deskkit:
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -57,6 +58,9 @@ class Widget:
     follows_period: bool = True
     follows_pipeline: bool = False
     builtin: bool = False
+    #: The card family drawing this widget when it is not the id itself (e.g. ``"custom"``
+    #: for widgets made from a saved custom-widget definition).
+    family: str | None = None
 
     def __post_init__(self) -> None:
         if not self.id or not self.id.replace("_", "").isalnum():
@@ -130,12 +134,14 @@ def _builtin(
 def _chart(module: str, name: str) -> Callable[..., Any]:
     """A chart builder imported on first use (Altair is heavy; the registry is not)."""
 
-    def build(result: Any, currency: str = "") -> Any:
+    def build(result: Any, currency: str = "", **options: Any) -> Any:
         import importlib
 
-        return getattr(importlib.import_module(f"deskkit.charts.{module}"), name)(
-            result, currency=currency
-        )
+        # Options a builder does not take (e.g. ``lang`` for an English-only chart) are dropped.
+        fn = getattr(importlib.import_module(f"deskkit.charts.{module}"), name)
+        accepted = inspect.signature(fn).parameters
+        kwargs = {k: v for k, v in options.items() if k in accepted}
+        return fn(result, currency=currency, **kwargs)
 
     build.__name__ = name
     return build
