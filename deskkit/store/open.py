@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import ibis
 from ibis.backends import BaseBackend
 
+from deskkit.store._sqlcache import CompileCache
 from deskkit.store.schema import SCHEMA
 from deskkit.store.validate import SchemaError, check_schema
 
@@ -65,6 +66,11 @@ class Store:
         self._tables = tables
         self._owner = threading.get_ident()
         self._local = threading.local()
+        #: Compiled SQL reused across filter changes (see :mod:`deskkit.store._sqlcache`).
+        self.compile_cache: CompileCache | None = None
+        if callable(getattr(backend, "compile", None)):
+            self.compile_cache = CompileCache()
+            self.compile_cache.install(backend)
 
     @property
     def concurrent(self) -> bool:
@@ -88,6 +94,8 @@ class Store:
         local = self._local.__dict__
         if "backend" not in local:
             local["backend"] = ibis.duckdb.from_connection(self.backend.con.cursor())
+            if self.compile_cache is not None:
+                self.compile_cache.install(local["backend"])
             local["tables"] = {}
         tables = local["tables"]
         if name not in tables:
