@@ -172,7 +172,8 @@ _SHARED: dict[str, tuple[Any, Any]] = {}
 
 def shared_store(key: str, builder: AccountBuilder | None = None) -> tuple[Any, Any]:
     """(connection, store) built once per ``key``: property tests replace only the tables they
-    vary between examples, since writing all 27 tables per example would dominate their time."""
+    vary between examples, since writing all 27 tables per example would dominate their time.
+    After replacing tables, call ``store.forget()``: a store remembers some derived results."""
     if key not in _SHARED:
         con = (builder or AccountBuilder()).write(ibis.duckdb.connect())
         _SHARED[key] = (con, open_store(con))

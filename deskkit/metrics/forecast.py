@@ -252,7 +252,13 @@ def forecast(ctx: Context, min_sample: int = MIN_SAMPLE) -> Forecast:
     if min_sample < 1:
         raise ValueError(f"forecast needs min_sample >= 1, got {min_sample}")
     q = _forecast_queries(ctx)
-    open_, rates = q["open"].to_pandas(), q["rates"].to_pandas()
+    open_ = q["open"].to_pandas()
+    # The win rates depend on the account's history at now and on the viewer's rights, not on
+    # the scope: a switch to another manager or department reuses them.
+    history = replace(ctx, scope=Scope())
+    rates = ctx.store.memo(
+        ("forecast.rates", history.owners, ctx.now), lambda: q["rates"].to_pandas()
+    )
     # Engine rows come in any order; fixing it makes the float sums per user reproducible.
     open_ = open_.sort_values(["pipeline_id", "stage_id", "responsible_user_id"], ignore_index=True)
     pipes = ctx.store.pipelines.rename(columns={"name": "pipeline", "sort": "psort"})

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import ibis
 from ibis.backends import BaseBackend
@@ -22,6 +24,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["Account", "Store", "open_store"]
+
+T = TypeVar("T")
+#: Results kept by :meth:`Store.memo`.
+_MEMO_SIZE = 64
 
 # Optional backends and the extra that installs each one.
 _EXTRAS = {
@@ -66,6 +72,8 @@ class Store:
         self._tables = tables
         self._owner = threading.get_ident()
         self._local = threading.local()
+        self._memo: OrderedDict[Hashable, Any] = OrderedDict()
+        self._memo_lock = threading.Lock()
         #: Compiled SQL reused across filter changes (see :mod:`deskkit.store._sqlcache`).
         self.compile_cache: CompileCache | None = None
         if callable(getattr(backend, "compile", None)):
@@ -101,6 +109,26 @@ class Store:
         if name not in tables:
             tables[name] = _normalise(local["backend"].table(name))
         return tables[name]
+
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, remembered under ``key`` for this store (a store is a read-only
+        snapshot, so a result that depends only on the data and ``key`` never goes stale).
+        For small derived results many requests share, such as the forecast's win rates."""
+        with self._memo_lock:
+            if key in self._memo:
+                self._memo.move_to_end(key)
+                return self._memo[key]
+        value = compute()
+        with self._memo_lock:
+            self._memo[key] = value
+            while len(self._memo) > _MEMO_SIZE:
+                self._memo.popitem(last=False)
+        return value
+
+    def forget(self) -> None:
+        """Drop what :meth:`memo` remembered (after rows were written into the backend)."""
+        with self._memo_lock:
+            self._memo.clear()
 
     @cached_property
     def account(self) -> Account:

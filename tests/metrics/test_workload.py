@@ -7,6 +7,7 @@ import datetime as dt
 import math
 
 import altair as alt
+import pandas as pd
 import pytest
 import vl_convert
 from accounts import AccountBuilder, ts
@@ -455,3 +456,32 @@ def test_every_workload_metric_on_the_demo(desk):
     assert f.by_user["weighted_budget"].sum() == pytest.approx(f.weighted_budget)
     rec = w.records(limit=5)
     assert len(rec) == 5 and (rec["days_idle"] >= 0).all()
+
+
+def test_forecast_win_rates_are_learned_once_for_every_scope(test_store):
+    """The rates depend on the history and the viewer's rights, not on the scope: switching
+    to one manager reuses them (one query fewer) and gives the same probabilities."""
+    import deskkit
+
+    desk = deskkit.open(test_store.path, now=test_store.now)
+    backend = desk.store.backend
+    queries: list[object] = []
+    original = backend.execute
+
+    def execute(expr, *args, **kwargs):
+        queries.append(expr)
+        return original(expr, *args, **kwargs)
+
+    s = desk.store
+    s.account, s.users, s.groups, s.pipelines, s.stages  # noqa: B018  (the dimension tables)
+    backend.execute = execute
+    everyone = desk.forecast()
+    assert len(queries) == 2  # the open deals, the win rates
+    user = int(everyone.by_user.user_id.iloc[0])
+    one = desk.forecast(user=user)
+    assert len(queries) == 3
+    probs = ["pipeline_id", "stage_id", "probability", "sample"]
+    pd.testing.assert_frame_equal(one.stages[probs], everyone.stages[probs])
+    # Another viewer's rights narrow the history: learned again.
+    desk.as_viewer(user).forecast()
+    assert len(queries) == 5
