@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -46,9 +47,16 @@ class CompileCache:
 
     def install(self, backend: Any) -> None:
         """Route ``backend.compile`` (a store's backend or one thread's cursor) through the
-        cache; ``backend.compile_uncached`` keeps the original."""
-        backend.compile_uncached = backend.compile
-        backend.compile = self.bind(backend.compile)
+        cache. The backend is held weakly: a store dropped by its user still closes its
+        connection at once (a reference cycle would keep the file open until the next
+        garbage collection)."""
+        original = type(backend).compile
+        ref = weakref.ref(backend)
+
+        def compile(expr: Any, /, **kwargs: Any) -> str:
+            return original(ref(), expr, **kwargs)
+
+        backend.compile = self.bind(compile)
 
     def bind(self, compile: Callable[..., str]) -> Callable[..., str]:
         """``compile``, going through this cache."""

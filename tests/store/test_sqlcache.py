@@ -22,7 +22,11 @@ def checked(test_store):
     """A desk whose every compile also runs uncached and must give the same text."""
     desk = deskkit.open(test_store.path, now=test_store.now)
     backend = desk.store.backend
-    cached, plain = backend.compile, backend.compile_uncached
+    cached = backend.compile
+
+    def plain(expr, /, **kwargs):
+        return type(backend).compile(backend, expr, **kwargs)
+
     compiled: list[str] = []
 
     def compile(expr, /, **kwargs):
@@ -91,6 +95,20 @@ def test_a_shape_whose_sql_depends_on_more_than_its_literals_is_not_templated():
     out = [compile(e) for e in exprs]
     assert out == [con.compile(e) for e in exprs]
     assert cache.hits == 0
+
+
+def test_a_dropped_store_closes_its_file(tmp_path, test_store):
+    """The cache holds no strong reference to the backend: dropping the desk closes DuckDB's
+    connection at once, so the file can be reopened with another configuration."""
+    import shutil
+
+    import duckdb
+
+    path = tmp_path / "copy.duckdb"
+    shutil.copy(test_store.path, path)
+    n = deskkit.open(path).store.table("deals").count().execute()
+    with duckdb.connect(str(path)) as con:  # read-write: fails while a read-only one lives
+        assert con.execute("select count(*) from deals").fetchone()[0] == n
 
 
 def test_tables_of_other_cursors_share_the_cache(test_store):
