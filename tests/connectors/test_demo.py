@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 from deskkit.connectors.demo import generate
-from deskkit.store.build import append, create_tables, duckdb_type
+from deskkit.store.build import CLUSTER_KEYS, append, create_tables, duckdb_type
 from deskkit.store.schema import SCHEMA
 
 AS_OF = dt.date(2026, 11, 27)
@@ -406,6 +406,18 @@ def test_several_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
             )
             == 0
         )
+
+
+@pytest.mark.parametrize("table", sorted(CLUSTER_KEYS))
+def test_large_tables_are_stored_in_time_order(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Range filters on the time column skip row groups only if rows are stored in its order."""
+    key = CLUSTER_KEYS[table][0]
+    out_of_order = one(
+        con,
+        f'select count(*) from (select "{key}" as k, lag("{key}") over (order by rowid) as prev '
+        f"from {table}) where k < prev",
+    )
+    assert out_of_order == 0
 
 
 def test_append_rejects_wrong_columns() -> None:

@@ -19,7 +19,7 @@ from deskkit.connectors.demo.company import Company, load_company
 from deskkit.connectors.demo.deals import NO_TIME, DealChunk, simulate_deals
 from deskkit.connectors.demo.events import events
 from deskkit.connectors.demo.frames import concat_str, ids, strings, table, ts
-from deskkit.store.build import append, create_tables
+from deskkit.store.build import append, copy_clustered, create_tables
 
 __all__ = ["CHUNK_SIZE", "chunk_tables", "generate"]
 
@@ -53,7 +53,9 @@ def generate(
     )
     target = Path(path)
     tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    staged = target.with_name(f"{target.name}.staged-{os.getpid()}")
     _remove(tmp)
+    _remove(staged)
     con = duckdb.connect(str(tmp))
     try:
         # Bound DuckDB's buffer cache so memory stays flat however many deals are written
@@ -67,11 +69,15 @@ def generate(
             for name, tbl in chunk_tables(co, clock, seed, chunk, deals).items():
                 append(con, name, tbl)
         con.close()
-        os.replace(tmp, target)
+        # Rewritten in time order (see CLUSTER_KEYS): chunks are written deal by deal.
+        copy_clustered(str(tmp), str(staged), memory_limit=MEMORY_LIMIT)
+        os.replace(staged, target)
     except BaseException:
         con.close()
-        _remove(tmp)
+        _remove(staged)
         raise
+    finally:
+        _remove(tmp)
     return target
 
 
