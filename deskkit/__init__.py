@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from deskkit import widgets
+from deskkit import custom, widgets
 from deskkit.desk import Desk, open
 from deskkit.filters import Period, Scope, Viewer
 from deskkit.metrics.pipeline_flow import PipelineFlow
@@ -24,6 +24,7 @@ __all__ = (
     "Store",
     "Viewer",
     "__version__",
+    "custom",
     "open",
     "open_store",
     "widgets",

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from deskkit.filters import Period, PresetName, Scope, Viewer
 from deskkit.metrics._base import Context
+from deskkit.metrics._custom_spec import CustomWidget, parse
 from deskkit.metrics.activity import Activity, Events, activity, events, events_since
+from deskkit.metrics.custom import CustomResult, custom
 from deskkit.metrics.files import RecentFiles, recent_files
 from deskkit.metrics.forecast import MIN_SAMPLE, Forecast, forecast
 from deskkit.metrics.goals import Goals, goals
@@ -279,6 +281,23 @@ class Desk:
         """Search deals, contacts, companies and note text (all time unless ``period_only``)."""
         ctx = self.context(period, user=user, department=department)
         return search(ctx, text, limit, period_only=period_only)
+
+    def custom(
+        self,
+        definition: CustomWidget | Mapping[str, Any] | str,
+        period: PeriodLike = "month",
+        *,
+        user: int | str | None = None,
+        department: int | str | None = None,
+        pipeline: int | str | None = None,
+    ) -> CustomResult:
+        """A custom widget (a definition, a mapping, or its JSON / YAML text) computed for the
+        period: its value now, at the period's start, and the change. The definition is
+        validated against the account first (``deskkit.custom.DefinitionError``); ``pipeline``
+        applies to deals only. See :mod:`deskkit.custom`."""
+        checked = parse(definition).validate(self)
+        ctx = self.context(period, user=user, department=department)
+        return custom(ctx, checked, pipeline)
 
     # "Now" widgets: the period does not change them; "now" is the desk's (or the clock's).
 

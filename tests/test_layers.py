@@ -22,6 +22,7 @@ RANK = {
     "desk": 3,
     "charts": 4,
     "widgets": 4,
+    "custom": 4,
     "ui": 5,
     "cli": 6,
 }
