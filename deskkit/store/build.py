@@ -105,6 +105,7 @@ def copy_clustered(source: str, target: str, *, memory_limit: str | None = None)
     (and ``rejects``, if present) written in the order of its :data:`CLUSTER_KEYS` column."""
     con = duckdb.connect(target)
     try:
+        con.execute("SET enable_progress_bar = false")  # the caller reports progress
         if memory_limit:
             con.execute(f"SET memory_limit = '{memory_limit}'")
         con.execute(f"ATTACH {_literal(source)} AS src (READ_ONLY)")
