@@ -78,6 +78,7 @@ __all__ = [
     "delete",
     "fields",
     "folder",
+    "follows_pipeline",
     "parse",
     "preview",
     "register_saved",
@@ -103,8 +104,20 @@ def preview(
     **scope: Any,
 ) -> CustomResult:
     """Validate ``definition`` against ``desk``'s account and compute it for ``period``
-    (``user=``, ``department=``, ``pipeline=`` as on the desktop)."""
-    return desk.custom(definition, period, **scope)
+    (``user=``, ``department=``, ``pipeline=`` as on the desktop: the pipeline is ignored
+    where the card ignores it, see :func:`follows_pipeline`)."""
+    defn = parse(definition)
+    if not follows_pipeline(defn):
+        scope.pop("pipeline", None)
+    return desk.custom(defn, period, **scope)
+
+
+def follows_pipeline(definition: CustomWidget) -> bool:
+    """Whether the desktop's pipeline filter narrows this widget: deal widgets only, and only
+    when the definition names no pipeline or stage of its own (a widget about a stage of
+    another pipeline must not read zero because the desktop shows the main one)."""
+    own = any(c.field in ("pipeline", "stage") for c in definition.conditions)
+    return definition.entity == "deals" and not own
 
 
 # Saving -----------------------------------------------------------------------------------------
@@ -206,15 +219,16 @@ def _chart(result: CustomResult, currency: str = "", **options: Any) -> Any:
 
 
 def as_widget(definition: CustomWidget | Mapping[str, Any] | str) -> registry.Widget:
-    """A desktop widget computing ``definition`` with the desktop's filters (period, scope,
-    pipeline); its card family is ``"custom"``."""
+    """A desktop widget computing ``definition`` with the desktop's filters (period, scope and,
+    per :func:`follows_pipeline`, the pipeline); its card family is ``"custom"``."""
     defn = parse(definition)
     _check_id(defn.id)
 
+    follows = follows_pipeline(defn)
+
     def compute(desk: Desk, f: registry.Filters) -> CustomResult:
-        return desk.custom(
-            defn, f.period, user=f.user, department=f.department, pipeline=f.pipeline
-        )
+        pipeline = f.pipeline if follows else None
+        return desk.custom(defn, f.period, user=f.user, department=f.department, pipeline=pipeline)
 
     return registry.Widget(
         id=defn.id,
@@ -223,7 +237,7 @@ def as_widget(definition: CustomWidget | Mapping[str, Any] | str) -> registry.Wi
         chart=_chart,
         size=defn.size,  # type: ignore[arg-type]
         follows_period=True,
-        follows_pipeline=True,
+        follows_pipeline=follows,
         family=FAMILY,
     )
 

@@ -76,18 +76,19 @@ def test_registered_widgets_behave_like_cards(tiny, data):
     registered = dk.custom.register_saved(tiny, user=1)
     assert [w.id for w in registered] == ["by_product", "no_task_c"]
     w = widgets.get("no_task_c")
+    # It names a stage of its own: the desktop's pipeline filter does not narrow it.
     assert (w.family, w.follows_period, w.follows_pipeline, w.builtin) == (
         "custom",
         True,
-        True,
+        False,
         False,
     )
     assert w.label("ru") == "Без задач на этапе C"
     result = w.compute(tiny, widgets.Filters(period="month"))
     assert (result.value, result.value_at_start, result.change) == (1, 0, 1)  # deal 1
-    # The desktop's filters reach the query: scope and pipeline.
+    # The desktop's filters reach the query: the scope.
     assert w.compute(tiny, widgets.Filters(period="month", user=3)).value == 0
-    assert w.compute(tiny, widgets.Filters(period="month", pipeline=2)).value == 0
+    assert w.compute(tiny, widgets.Filters(period="month", pipeline=2)).value == 1
     assert w.chart(result) is None  # a number: the card shows it
     split = widgets.get("by_product")
     chart = split.chart(split.compute(tiny, widgets.Filters()), currency="RUB", lang="ru")
@@ -110,3 +111,24 @@ def test_preview_and_as_widget(tiny, data):
     with pytest.raises(DefinitionError, match="built-in"):
         dk.custom.as_widget(CustomWidget("forecast", "F", "deals"))
     assert tiny.now == NOW
+
+
+def test_the_desktop_pipeline_narrows_only_deal_widgets_without_a_pipeline_of_their_own(tiny):
+    """NO_TASK names a stage of pipeline 1: the desktop showing pipeline 2 must not zero it."""
+    own = dk.custom.as_widget(NO_TASK)
+    assert not own.follows_pipeline
+    f2 = widgets.Filters(period="month", pipeline=2)
+    assert own.compute(tiny, f2).value == own.compute(tiny, widgets.Filters("month")).value
+    assert (
+        dk.custom.preview(tiny, NO_TASK, "month", pipeline=2).value == own.compute(tiny, f2).value
+    )
+
+    plain = CustomWidget("all_deals", "All deals", "deals")
+    follows = dk.custom.as_widget(plain)
+    assert follows.follows_pipeline
+    everywhere = follows.compute(tiny, widgets.Filters("month")).value
+    by_pipe = [follows.compute(tiny, widgets.Filters("month", pipeline=p)).value for p in (1, 2)]
+    assert sum(by_pipe) == everywhere and min(by_pipe) < everywhere
+
+    tasks = dk.custom.as_widget(CustomWidget("all_tasks", "All tasks", "tasks"))
+    assert not tasks.follows_pipeline
