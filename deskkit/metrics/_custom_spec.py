@@ -395,10 +395,18 @@ class FieldSpec:
     #: Whether the store keeps this field's history (stage, dates of events): else its current
     #: value stands for every moment.
     history: bool = False
+    #: The Russian label of a built-in field (custom fields keep the account's own name).
+    label_ru: str | None = None
 
     @property
     def ops(self) -> tuple[str, ...]:
         return TYPE_OPS[self.type]
+
+    def label_in(self, lang: str = "en") -> str:
+        """The field's label in ``lang`` (``"en"`` or ``"ru"``; the English one otherwise)."""
+        if self.label_ru and str(lang).replace("-", "_").split("_")[0].lower() == "ru":
+            return self.label_ru
+        return self.label
 
 
 def _distinct(store: Store, table: str, column: str, limit: int = 200) -> list[str]:
@@ -474,15 +482,32 @@ def catalog(store: Store, entity: str) -> dict[str, FieldSpec]:
 def _catalog(store: Store, entity: str) -> dict[str, FieldSpec]:
     users, groups = _users(store), _groups(store)
     owner = [
-        FieldSpec("responsible", "Responsible user", "user", "responsible_user_id", users),
-        FieldSpec("department", "Department", "department", None, groups),
+        FieldSpec(
+            "responsible",
+            "Responsible user",
+            "user",
+            "responsible_user_id",
+            users,
+            label_ru="Ответственный",
+        ),
+        FieldSpec("department", "Department", "department", None, groups, label_ru="Отдел"),
     ]
-    created = FieldSpec("created_at", "Created", "date", "created_at", history=True)
+    created = FieldSpec(
+        "created_at", "Created", "date", "created_at", history=True, label_ru="Дата создания"
+    )
     # Only the latest update time is kept: no history (it counts from that moment on).
-    updated = FieldSpec("updated_at", "Updated", "date", "updated_at")
-    name = FieldSpec("name", "Name", "text", "name")
-    has_task = FieldSpec("has_open_task", "Has an open task", "bool", None, history=True)
-    tag = FieldSpec("tag", "Tag", "tag", None)
+    updated = FieldSpec("updated_at", "Updated", "date", "updated_at", label_ru="Дата изменения")
+    name_ru = "Имя" if entity == "contacts" else "Название"
+    name = FieldSpec("name", "Name", "text", "name", label_ru=name_ru)
+    has_task = FieldSpec(
+        "has_open_task",
+        "Has an open task",
+        "bool",
+        None,
+        history=True,
+        label_ru="Есть открытая задача",
+    )
+    tag = FieldSpec("tag", "Tag", "tag", None, label_ru="Теги")
     specs: list[FieldSpec]
     if entity == "deals":
         kinds = tuple((k, k) for k in ("unsorted", "open", "won", "lost"))
@@ -491,21 +516,38 @@ def _catalog(store: Store, entity: str) -> dict[str, FieldSpec]:
         reasons = store.table("loss_reasons").order_by("id").limit(500).to_pandas()
         specs = [
             name,
-            FieldSpec("price", "Budget", "number", "price"),
-            FieldSpec("stage", "Stage", "stage", None, _stages(store), history=True),
-            FieldSpec("stage_kind", "Stage kind", "stage_kind", None, kinds, history=True),
-            FieldSpec("pipeline", "Pipeline", "pipeline", None, pipes, history=True),
+            FieldSpec("price", "Budget", "number", "price", label_ru="Бюджет"),
+            FieldSpec(
+                "stage", "Stage", "stage", None, _stages(store), history=True, label_ru="Этап"
+            ),
+            FieldSpec(
+                "stage_kind",
+                "Stage kind",
+                "stage_kind",
+                None,
+                kinds,
+                history=True,
+                label_ru="Тип этапа",
+            ),
+            FieldSpec(
+                "pipeline", "Pipeline", "pipeline", None, pipes, history=True, label_ru="Воронка"
+            ),
             *owner,
-            FieldSpec("created_by", "Created by", "user", "created_by", users),
+            FieldSpec(
+                "created_by", "Created by", "user", "created_by", users, label_ru="Кем создана"
+            ),
             created,
             updated,
-            FieldSpec("closed_at", "Closed", "date", "closed_at", history=True),
+            FieldSpec(
+                "closed_at", "Closed", "date", "closed_at", history=True, label_ru="Дата закрытия"
+            ),
             FieldSpec(
                 "source",
                 "Lead source",
                 "select",
                 "source_id",
                 tuple((int(r.id), str(r.name)) for r in sources.itertuples()),
+                label_ru="Источник сделки",
             ),
             FieldSpec(
                 "loss_reason",
@@ -513,6 +555,7 @@ def _catalog(store: Store, entity: str) -> dict[str, FieldSpec]:
                 "select",
                 "loss_reason_id",
                 tuple((int(r.id), str(r.name)) for r in reasons.itertuples()),
+                label_ru="Причина отказа",
             ),
             tag,
             has_task,
@@ -523,9 +566,21 @@ def _catalog(store: Store, entity: str) -> dict[str, FieldSpec]:
         statuses = tuple((int(s), str(s)) for s in _distinct(store, "customers", "status_id"))
         specs = [
             name,
-            FieldSpec("status", "Status", "select", "status_id", statuses),
-            FieldSpec("next_price", "Next purchase amount", "number", "next_price"),
-            FieldSpec("next_date", "Next purchase date", "date", "next_date"),
+            FieldSpec("status", "Status", "select", "status_id", statuses, label_ru="Статус"),
+            FieldSpec(
+                "next_price",
+                "Next purchase amount",
+                "number",
+                "next_price",
+                label_ru="Сумма следующей покупки",
+            ),
+            FieldSpec(
+                "next_date",
+                "Next purchase date",
+                "date",
+                "next_date",
+                label_ru="Дата следующей покупки",
+            ),
             *owner,
             created,
             tag,
@@ -535,25 +590,75 @@ def _catalog(store: Store, entity: str) -> dict[str, FieldSpec]:
         types = tuple((v, v) for v in _distinct(store, "tasks", "task_type"))
         attached = tuple((v, v) for v in _distinct(store, "tasks", "entity_type"))
         specs = [
-            FieldSpec("task_type", "Task type", "choice", "task_type", types),
-            FieldSpec("text", "Text", "text", "text"),
+            FieldSpec(
+                "task_type", "Task type", "choice", "task_type", types, label_ru="Тип задачи"
+            ),
+            FieldSpec("text", "Text", "text", "text", label_ru="Текст"),
             *owner,
-            FieldSpec("created_by", "Created by", "user", "created_by", users),
+            FieldSpec(
+                "created_by", "Created by", "user", "created_by", users, label_ru="Кем создана"
+            ),
             created,
-            FieldSpec("deadline", "Deadline", "deadline", "deadline", history=True),
-            FieldSpec("is_completed", "Completed", "bool", "is_completed", history=True),
-            FieldSpec("completed_at", "Completed at", "date", "completed_at", history=True),
-            FieldSpec("entity_type", "Attached to", "choice", "entity_type", attached),
+            FieldSpec(
+                "deadline", "Deadline", "deadline", "deadline", history=True, label_ru="Срок"
+            ),
+            FieldSpec(
+                "is_completed",
+                "Completed",
+                "bool",
+                "is_completed",
+                history=True,
+                label_ru="Выполнена",
+            ),
+            FieldSpec(
+                "completed_at",
+                "Completed at",
+                "date",
+                "completed_at",
+                history=True,
+                label_ru="Дата выполнения",
+            ),
+            FieldSpec(
+                "entity_type",
+                "Attached to",
+                "choice",
+                "entity_type",
+                attached,
+                label_ru="Прикреплена к",
+            ),
         ]
     else:  # events
         types = tuple((v, v) for v in _distinct(store, "events", "type"))
         attached = tuple((v, v) for v in _distinct(store, "events", "entity_type"))
         specs = [
-            FieldSpec("event_type", "Event type", "choice", "type", types),
-            FieldSpec("entity_type", "Entity", "choice", "entity_type", attached),
-            FieldSpec("author", "Author", "user", "created_by", (*users, (0, "robot"))),
-            FieldSpec("department", "Author's department", "department", None, groups),
-            FieldSpec("created_at", "Created", "date", "created_at", history=True),
+            FieldSpec("event_type", "Event type", "choice", "type", types, label_ru="Тип события"),
+            FieldSpec(
+                "entity_type", "Entity", "choice", "entity_type", attached, label_ru="Сущность"
+            ),
+            FieldSpec(
+                "author",
+                "Author",
+                "user",
+                "created_by",
+                (*users, (0, "robot")),
+                label_ru="Автор",
+            ),
+            FieldSpec(
+                "department",
+                "Author's department",
+                "department",
+                None,
+                groups,
+                label_ru="Отдел автора",
+            ),
+            FieldSpec(
+                "created_at",
+                "Created",
+                "date",
+                "created_at",
+                history=True,
+                label_ru="Дата создания",
+            ),
         ]
     if entity != "events" and entity != "tasks":
         specs.extend(_cf_fields(store, entity))

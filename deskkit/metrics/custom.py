@@ -484,6 +484,15 @@ class CustomResult:
     definition_text: str
     _plan: _Plan = field(repr=False, compare=False)
 
+    def rule(self, lang: str = "en") -> str:
+        """The rule text in ``lang``: English (``definition_text``) or Russian (``"ru"``)."""
+        if not _is_ru(lang):
+            return self.definition_text
+        plan = self._plan
+        return describe(
+            self.definition, plan.specs, pipeline=plan.pipeline, store=plan.ctx.store, lang="ru"
+        )
+
     @property
     def title(self) -> str:
         return self.definition.label("en")
@@ -737,8 +746,12 @@ def describe(
     *,
     pipeline: int | None = None,
     store: Any = None,
+    lang: str = "en",
 ) -> str:
-    """A plain-English paragraph of what the widget counts (the card's rule text)."""
+    """A plain-language paragraph of what the widget counts (the card's rule text): English,
+    or Russian for ``lang="ru"`` (custom field names and values stay as the account has them)."""
+    if _is_ru(lang):
+        return _describe_ru(definition, specs, pipeline=pipeline, store=store)
     e = definition.entity
     noun = _NOUN[e]
     who = "by author" if e == "events" else "by responsible user"
@@ -778,5 +791,190 @@ def describe(
         text += (
             f" {', '.join(dict.fromkeys(current))}: the store keeps no history, so the current "
             "value is used at both moments."
+        )
+    return text
+
+
+# The rule text in Russian -----------------------------------------------------------------------
+
+
+def _is_ru(lang: str) -> bool:
+    """Whether ``lang`` (a language or locale name: ``"ru"``, ``"ru_RU"``) is Russian."""
+    return str(lang).replace("-", "_").split("_")[0].lower() == "ru"
+
+
+_NOUN_RU = {
+    "deals": "Сделки",
+    "contacts": "Контакты",
+    "companies": "Компании",
+    "customers": "Покупатели",
+    "tasks": "Задачи",
+    "events": "События",
+}
+_OP_TEXT_RU = {
+    "eq": "равно",
+    "ne": "не равно",
+    "in": "принимает одно из значений:",
+    "not_in": "не принимает ни одного из значений:",
+    "gt": "больше",
+    "ge": "не меньше",
+    "lt": "меньше",
+    "le": "не больше",
+    "contains": "содержит",
+}
+#: Date comparisons: "поле «Срок» позже 2026-11-05".
+_DATE_OP_RU = {"gt": "позже", "ge": "не раньше", "lt": "раньше", "le": "не позже"}
+#: Multiselect conditions: "в поле «X» {text} A, B".
+_MANY_RU = {
+    "in": "выбрано любое из значений:",
+    "not_in": "не выбрано ни одно из значений:",
+    "contains": "выбраны все значения:",
+    "eq": "выбрано значение",
+    "ne": "не выбрано значение",
+}
+#: Tag conditions: "у которых {text} vip, urgent".
+_TAGS_RU = {
+    "in": "есть любой из тегов:",
+    "not_in": "нет ни одного из тегов:",
+    "contains": "есть все теги:",
+    "eq": "есть тег",
+    "ne": "нет тега",
+}
+#: Built-in values with English names: stage kinds, the robot author, attached entity types.
+_VALUE_RU = {
+    "stage_kind": {
+        "unsorted": "Неразобранное",
+        "open": "в работе",
+        "won": "Успешно реализовано",
+        "lost": "Закрыто и не реализовано",
+    },
+    "author": {0: "робот"},
+    "entity_type": {
+        "deal": "сделка",
+        "lead": "сделка",
+        "contact": "контакт",
+        "company": "компания",
+        "customer": "покупатель",
+        "task": "задача",
+    },
+}
+
+
+def _q(name: str) -> str:
+    """A field name in Russian quotes (a name from the account cannot be declined)."""
+    return f"«{name}»"
+
+
+def _days_ru(n: Any) -> str:
+    """ "последние 7 дней", "последние 2 дня", "последний день"."""
+    k = int(n)
+    if k == 1:
+        return "последний день"
+    if k % 10 == 1 and k % 100 != 11:
+        word = "день"
+    elif k % 10 in (2, 3, 4) and k % 100 not in (12, 13, 14):
+        word = "дня"
+    else:
+        word = "дней"
+    return f"последние {k} {word}"
+
+
+def _value_text_ru(spec: FieldSpec, op: str, v: Any) -> str:
+    labels = dict(spec.choices or ())
+    if spec.field_id is None:
+        labels.update(_VALUE_RU.get(spec.name, {}))
+    vals = _values(op, v) if op != "between" else list(v)
+    shown = [labels.get(x, x) for x in vals]
+    if op == "between":
+        return f"от {shown[0]} до {shown[1]}"
+    return ", ".join(str(x) for x in shown)
+
+
+def _condition_text_ru(spec: FieldSpec, c: Condition) -> str:
+    op, v, name = c.op, c.value, _q(spec.label_in("ru"))
+    if spec.name == "has_open_task":
+        return "у которых есть открытая задача" if v else "у которых нет открытой задачи"
+    if spec.name == "is_completed" and spec.field_id is None:
+        return "которые выполнены" if v else "которые не выполнены"
+    if spec.type == "bool":
+        return f"у которых {'отмечено' if v else 'не отмечено'} поле {name}"
+    if spec.name == "tag" and spec.field_id is None and op in _TAGS_RU:
+        return f"у которых {_TAGS_RU[op]} {_value_text_ru(spec, op, v)}"
+    if op == "is_set":
+        return f"у которых заполнено поле {name}" if spec.type != "tag" else "у которых есть теги"
+    if op == "is_not_set":
+        return f"у которых пусто поле {name}" if spec.type != "tag" else "у которых нет тегов"
+    if op == "in_period":
+        return f"у которых поле {name} попадает в период"
+    if op == "before_period":
+        return f"у которых поле {name} раньше начала периода"
+    if op == "last_days":
+        return f"у которых поле {name} попадает в {_days_ru(v)}"
+    if op == "overdue":
+        return "которые просрочены (срок прошёл, задача не выполнена)"
+    if spec.type in ("multiselect", "tag") and op in _MANY_RU:
+        return f"у которых в поле {name} {_MANY_RU[op]} {_value_text_ru(spec, op, v)}"
+    if op == "between":
+        return f"у которых поле {name} в диапазоне {_value_text_ru(spec, op, v)}"
+    ops = {**_OP_TEXT_RU, **_DATE_OP_RU} if spec.type in ("date", "deadline") else _OP_TEXT_RU
+    return f"у которых поле {name} {ops.get(op, op)} {_value_text_ru(spec, op, v)}"
+
+
+def _fields_ru(names: list[str]) -> str:
+    """ "поля «A»" or "полей «A», «B»" (after "для")."""
+    unique = list(dict.fromkeys(names))
+    word = "поля" if len(unique) == 1 else "полей"
+    return f"{word} {', '.join(_q(n) for n in unique)}"
+
+
+def _describe_ru(
+    definition: CustomWidget,
+    specs: dict[str, FieldSpec],
+    *,
+    pipeline: int | None = None,
+    store: Any = None,
+) -> str:
+    """The Russian counterpart of :func:`describe`."""
+    e = definition.entity
+    who = "автор" if e == "events" else "ответственный"
+    text = f"{_NOUN_RU[e]} (не удалённые; {who} входит в выбранный фильтр «Ответственный»)"
+    conds = [_condition_text_ru(specs[c.field], c) for c in definition.conditions]
+    if conds:
+        text += ", " + " и ".join(conds)
+    if pipeline is not None and e == "deals":
+        name = pipeline
+        if store is not None:
+            pipes = store.pipelines.set_index("pipeline_id")["name"]
+            name = pipes.get(pipeline, pipeline)
+        text += ("; " if conds else ", ") + f"в воронке {_q(str(name))}"
+    d = definition.display
+    if d.measure == "count":
+        what = "каждая запись считается один раз"
+    else:
+        total = "сумма" if d.measure == "sum" else "среднее"
+        what = f"считается {total} поля {_q(specs[d.field].label_in('ru'))}"
+    text += f"; {what}"
+    if d.split_by:
+        split = specs[d.split_by]
+        text += f", с разбивкой по полю {_q(split.label_in('ru'))}"
+        if split.type == "multiselect":
+            text += " (запись с несколькими значениями учитывается один раз под каждым из них)"
+    text += (
+        ". Значение берётся на конец периода (или на текущий момент, если он раньше); "
+        "изменение — это значение минус значение на начало периода."
+    )
+    labels = [
+        (specs[c.field].label_in("ru"), specs[c.field].history) for c in definition.conditions
+    ]
+    history = [name for name, kept in labels if kept]
+    current = [name for name, kept in labels if not kept]
+    if e == "events":
+        text += " Событие учитывается с момента своего создания."
+    if history:
+        text += f" Для {_fields_ru(history)} значение берётся на каждый момент по истории."
+    if current:
+        text += (
+            f" Для {_fields_ru(current)} история не хранится, поэтому на оба момента берётся "
+            "текущее значение."
         )
     return text
