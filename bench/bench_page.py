@@ -59,6 +59,8 @@ def main() -> None:
     default = [w for w in widgets.widgets() if w.builtin]
     period_cards = [f"dk-card-{w.id}" for w in default if w.follows_period]
     loads, changes, page_bytes = [], [], []
+    views, frames_load, frames_change, charts = [], [], [], []
+    n_charts = len([w for w in default if w.chart])
     data = Path(tempfile.mkdtemp(prefix="deskkit-bench-"))
     server = _serve(ROOT / "notebooks" / "desk.ipynb", store, data, "voila-bench.log")
     voila = next(server)
@@ -75,9 +77,14 @@ def main() -> None:
                 )
                 page = context.new_page()
                 received = [0]
+                frames = [0]  # websocket messages received (each widget update is one or more)
 
-                def on_ws(ws, received=received) -> None:
-                    ws.on("framereceived", lambda f: received.__setitem__(0, received[0] + len(f)))
+                def on_frame(f, received=received, frames=frames) -> None:
+                    received[0] += len(f)
+                    frames[0] += 1
+
+                def on_ws(ws, on_frame=on_frame) -> None:
+                    ws.on("framereceived", on_frame)
 
                 def on_response(resp, received=received) -> None:
                     # Redirects and aborted requests have no body.
@@ -91,14 +98,27 @@ def main() -> None:
                 page.wait_for_function(FILLED, arg=len(default), timeout=300_000, polling=50)
                 loads.append(time.monotonic() - start)
                 page_bytes.append(received[0])
+                frames_load.append(frames[0])
+                # The cards' numbers are in; their Vega charts may still be drawing.
+                page.wait_for_function(
+                    "(n) => document.querySelectorAll('.dk-card .dk-chart svg.marks').length >= n",
+                    arg=n_charts,
+                    timeout=300_000,
+                    polling=50,
+                )
+                charts.append(time.monotonic() - start)
+                # Widget views the page built (every ipywidgets view is a Lumino widget).
+                views.append(page.evaluate("() => document.querySelectorAll('.lm-Widget').length"))
                 for period in ("Week", "Month"):
                     before = page.evaluate(STAMPS)
+                    frames[0] = 0
                     start = time.monotonic()
                     page.locator(".dk-period select").select_option(label=period)
                     page.wait_for_function(
                         UPDATED % STAMPS, arg=[before, period_cards], timeout=120_000, polling=20
                     )
                     changes.append(time.monotonic() - start)
+                    frames_change.append(frames[0])
                 if run == 0:
                     page.screenshot(
                         path=str(ROOT / "test-artifacts" / "bench-page.png"), full_page=True
@@ -107,8 +127,10 @@ def main() -> None:
                 # Let Voilà preheat the next kernel, as it has time to between real visitors.
                 time.sleep(12)
                 print(
-                    f"run {run + 1}: filled {loads[-1]:.2f} s, changes "
-                    f"{changes[-2]:.2f} / {changes[-1]:.2f} s, {page_bytes[-1] / 1e6:.2f} MB",
+                    f"run {run + 1}: filled {loads[-1]:.2f} s, charts {charts[-1]:.2f} s, changes "
+                    f"{changes[-2]:.2f} / {changes[-1]:.2f} s, {page_bytes[-1] / 1e6:.2f} MB, "
+                    f"{views[-1]} views, {frames_load[-1]} ws messages to filled, "
+                    f"{frames_change[-2]} / {frames_change[-1]} per change",
                     flush=True,
                 )
             browser.close()
@@ -118,8 +140,22 @@ def main() -> None:
         "deals": args.deals,
         "cards": len(default),
         "navigation_to_filled_s": {"median": statistics.median(loads), "max": max(loads)},
+        "navigation_to_charts_drawn_s": {"median": statistics.median(charts), "max": max(charts)},
+        "new_period_to_updated_s": {
+            "median": statistics.median(changes[0::2]),
+            "max": max(changes[0::2]),
+        },
+        "cached_period_to_updated_s": {
+            "median": statistics.median(changes[1::2]),
+            "max": max(changes[1::2]),
+        },
         "filter_change_to_updated_s": {"median": statistics.median(changes), "max": max(changes)},
         "page_mb": {"median": statistics.median(page_bytes) / 1e6},
+        "widget_views": {"median": statistics.median(views)},
+        "ws_messages": {
+            "to_filled": statistics.median(frames_load),
+            "per_change": statistics.median(frames_change),
+        },
         "cpu": os.cpu_count(),
     }
     print(json.dumps(out, indent=2))

@@ -90,11 +90,12 @@ __all__ = [
 FAMILY = "custom"
 
 
-def fields(desk: Desk, entity: str) -> pd.DataFrame:
+def fields(desk: Desk, entity: str, lang: str = "en") -> pd.DataFrame:
     """The fields a condition on ``entity`` can use, for a builder: columns ``field`` (the
-    name to put in a :class:`Condition`), ``label``, ``type``, ``ops`` (a tuple of the operators
-    the type allows) and ``choices`` (a list of ``(value, label)`` pairs, or None)."""
-    return fields_frame(desk.store, entity)
+    name to put in a :class:`Condition`), ``label`` (in ``lang``: built-in fields have Russian
+    names, custom fields keep the account's), ``type``, ``ops`` (a tuple of the operators the
+    type allows) and ``choices`` (a list of ``(value, label)`` pairs, or None)."""
+    return fields_frame(desk.store, entity, lang)
 
 
 def preview(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import altair as alt
 import pandas as pd
 
+from deskkit.charts._labels import tr
 from deskkit.charts._theme import PALETTE, count
 from deskkit.metrics.activity import ACTION_TYPES
 
@@ -49,7 +50,7 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 86400:.1f} d"
 
 
-def activity_chart(result: Activity, currency: str = "") -> alt.LayerChart:
+def activity_chart(result: Activity, currency: str = "", lang: str = "en") -> alt.LayerChart:
     """Stacked horizontal bars: actions per user, split by action type, total at the bar end."""
     wide = result.table
     users = [str(u) for u in wide["user"].fillna(wide["user_id"].astype(str))]
@@ -75,13 +76,13 @@ def activity_chart(result: Activity, currency: str = "") -> alt.LayerChart:
     labels = list(ACTION_TYPES.values())
     colour = alt.Color(
         "type:N",
-        title="Action",
+        title=tr("Action", lang),
         scale=alt.Scale(domain=labels, range=[PALETTE[_FAMILY[k][0]] for k in ACTION_TYPES]),
         legend=alt.Legend(orient="bottom", columns=4),
     )
     opacity = alt.Opacity(
         "type:N",
-        title="Action",
+        title=tr("Action", lang),
         scale=alt.Scale(domain=labels, range=[_FAMILY[k][1] for k in ACTION_TYPES]),
         legend=alt.Legend(orient="bottom", columns=4),
     )
@@ -91,16 +92,16 @@ def activity_chart(result: Activity, currency: str = "") -> alt.LayerChart:
         .mark_bar()
         .encode(
             y=y,
-            x=alt.X("sum(count):Q", title="Actions during the period", stack="zero"),
+            x=alt.X("sum(count):Q", title=tr("Actions during the period", lang), stack="zero"),
             color=colour,
             opacity=opacity,
             order=alt.Order("order:Q"),
             # Not drawn: keeps the ids in the aggregated mark's datum for the drill-down.
             detail=[alt.Detail("user_id:N"), alt.Detail("action:N")],
             tooltip=[
-                alt.Tooltip("user:N", title="User"),
-                alt.Tooltip("type:N", title="Action"),
-                alt.Tooltip("count:Q", title="Count"),
+                alt.Tooltip("user:N", title=tr("User", lang)),
+                alt.Tooltip("type:N", title=tr("Action", lang)),
+                alt.Tooltip("count:Q", title=tr("Count", lang)),
             ],
         )
     )
@@ -112,20 +113,23 @@ def activity_chart(result: Activity, currency: str = "") -> alt.LayerChart:
     return alt.layer(bars, ends).properties(width=_WIDTH, height=_height(len(users)))
 
 
-def events_chart(result: Events, currency: str = "") -> alt.LayerChart:
+def events_chart(result: Events, currency: str = "", lang: str = "en") -> alt.LayerChart:
     """Horizontal bars: events of the period by type, each labelled with its count."""
     frame = result.counts.copy()
     frame["label"] = [count(c) for c in frame["count"]]
     base = alt.Chart(frame).encode(
         y=alt.Y("type:N", sort=list(frame["type"]), title=None),
-        tooltip=[alt.Tooltip("type:N", title="Event"), alt.Tooltip("count:Q", title="Events")],
+        tooltip=[
+            alt.Tooltip("type:N", title=tr("Event", lang)),
+            alt.Tooltip("count:Q", title=tr("Events", lang)),
+        ],
     )
-    bars = base.mark_bar(color=PALETTE["open"]).encode(x=alt.X("count:Q", title="Events"))
+    bars = base.mark_bar(color=PALETTE["open"]).encode(x=alt.X("count:Q", title=tr("Events", lang)))
     text = base.mark_text(align="left", dx=4, style="dk-value").encode(x="count:Q", text="label:N")
     return alt.layer(bars, text).properties(width=_WIDTH, height=_height(len(frame)))
 
 
-def messages_chart(result: Messages, currency: str = "") -> alt.LayerChart:
+def messages_chart(result: Messages, currency: str = "", lang: str = "en") -> alt.LayerChart:
     """Grouped horizontal bars: incoming and outgoing messages per channel, with counts."""
     ch = result.by_channel
     frame = ch.melt(
@@ -139,9 +143,9 @@ def messages_chart(result: Messages, currency: str = "") -> alt.LayerChart:
         y=alt.Y("channel:N", sort=list(ch["channel"]), title=None),
         yOffset=alt.YOffset("direction:N", sort=["incoming", "outgoing"]),
         tooltip=[
-            alt.Tooltip("channel:N", title="Channel"),
-            alt.Tooltip("direction:N", title="Direction"),
-            alt.Tooltip("messages:Q", title="Messages"),
+            alt.Tooltip("channel:N", title=tr("Channel", lang)),
+            alt.Tooltip("direction:N", title=tr("Direction", lang)),
+            alt.Tooltip("messages:Q", title=tr("Messages", lang)),
         ],
     )
     colour = alt.Color(
@@ -150,14 +154,16 @@ def messages_chart(result: Messages, currency: str = "") -> alt.LayerChart:
         scale=alt.Scale(domain=["incoming", "outgoing"], range=[PALETTE["open"], PALETTE["won"]]),
         legend=alt.Legend(orient="bottom"),
     )
-    bars = base.mark_bar().encode(x=alt.X("messages:Q", title="Messages"), color=colour)
+    bars = base.mark_bar().encode(x=alt.X("messages:Q", title=tr("Messages", lang)), color=colour)
     text = base.mark_text(align="left", dx=4, style="dk-value").encode(
         x="messages:Q", text="label:N"
     )
     return alt.layer(bars, text).properties(width=_WIDTH, height=2 * _height(len(ch)))
 
 
-def response_time_chart(result: ResponseTime, currency: str = "") -> alt.LayerChart:
+def response_time_chart(
+    result: ResponseTime, currency: str = "", lang: str = "en"
+) -> alt.LayerChart:
     """Per user: a bar for the median reply time and a tick for the mean, in minutes."""
     by = result.by_user
     users = [str(u) for u in by["user"].fillna(by["user_id"].astype(str))]
@@ -177,14 +183,14 @@ def response_time_chart(result: ResponseTime, currency: str = "") -> alt.LayerCh
     base = alt.Chart(frame).encode(
         y=alt.Y("user:N", sort=list(frame["user"]), title=None),
         tooltip=[
-            alt.Tooltip("user:N", title="User"),
-            alt.Tooltip("label:N", title="Median"),
-            alt.Tooltip("mean_text:N", title="Mean"),
-            alt.Tooltip("replies:Q", title="Replies"),
-            alt.Tooltip("unanswered:Q", title="Unanswered"),
+            alt.Tooltip("user:N", title=tr("User", lang)),
+            alt.Tooltip("label:N", title=tr("Median", lang)),
+            alt.Tooltip("mean_text:N", title=tr("Mean", lang)),
+            alt.Tooltip("replies:Q", title=tr("Replies", lang)),
+            alt.Tooltip("unanswered:Q", title=tr("Unanswered", lang)),
         ],
     )
-    x = alt.X("median_min:Q", title="Median reply time, minutes (tick: mean)")
+    x = alt.X("median_min:Q", title=tr("Median reply time, minutes (tick: mean)", lang))
     bars = base.mark_bar(color=PALETTE["open"]).encode(x=x)
     ticks = base.mark_tick(color=PALETTE["lost"], thickness=2).encode(x="mean_min:Q")
     text = base.mark_text(align="left", dx=4, style="dk-value").encode(

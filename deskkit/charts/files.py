@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 import altair as alt
 import pandas as pd
 
+from deskkit.charts._labels import tr
+
 if TYPE_CHECKING:
     from deskkit.metrics.files import RecentFiles
     from deskkit.metrics.search import SearchResult
@@ -30,7 +32,7 @@ def _bars(frame: pd.DataFrame, y: str, y_title: str, x_title: str) -> alt.LayerC
     return (bars + labels).properties(width=_WIDTH, height=height)
 
 
-def recent_files_chart(result: RecentFiles, currency: str = "") -> alt.LayerChart:
+def recent_files_chart(result: RecentFiles, currency: str = "", lang: str = "en") -> alt.LayerChart:
     """The listed files per uploader (the list itself is the card's table); each row carries
     the uploader's id (``created_by``) for the drill-down."""
     files = result.files
@@ -41,10 +43,10 @@ def recent_files_chart(result: RecentFiles, currency: str = "") -> alt.LayerChar
         .rename(columns={"size": "n"})
         .sort_values(["author", "created_by"], ignore_index=True)  # ties: by name
     )
-    return _bars(frame, "author", "Uploaded by", "Files listed")
+    return _bars(frame, "author", tr("Uploaded by", lang), tr("Files listed", lang))
 
 
-def search_chart(result: SearchResult, currency: str = "") -> alt.LayerChart:
+def search_chart(result: SearchResult, currency: str = "", lang: str = "en") -> alt.LayerChart:
     """Matches per kind of record and field (all matches, not only the listed ones)."""
     counts = result.counts
     frame = pd.DataFrame(
@@ -53,4 +55,4 @@ def search_chart(result: SearchResult, currency: str = "") -> alt.LayerChart:
             "n": counts["matches"].astype("int64"),
         }
     )
-    return _bars(frame, "kind", "Matches in", "Matches")
+    return _bars(frame, "kind", tr("Matches in", lang), tr("Matches", lang))

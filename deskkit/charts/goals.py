@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import altair as alt
 import pandas as pd
 
+from deskkit.charts._labels import tr
 from deskkit.charts._theme import count, money, percent
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ def chart_frame(result: Goals, currency: str = "") -> pd.DataFrame:
     return frame
 
 
-def goals_chart(result: Goals, currency: str = "") -> alt.LayerChart:
+def goals_chart(result: Goals, currency: str = "", lang: str = "en") -> alt.LayerChart:
     """Horizontal progress bars (achieved ÷ target) with a rule at the target (100%), a tick at
     the previous period's share and a text label "achieved of target · percent". A pure
     function of ``result``."""
@@ -73,16 +74,16 @@ def goals_chart(result: Goals, currency: str = "") -> alt.LayerChart:
     base = alt.Chart(frame).encode(
         y=alt.Y("goal:N", sort=list(frame["goal"]), title=None, axis=alt.Axis(labelLimit=260)),
         tooltip=[
-            alt.Tooltip("goal:N", title="Goal"),
-            alt.Tooltip("label:N", title="Achieved"),
-            alt.Tooltip("previous:N", title="Previous period"),
-            alt.Tooltip("period:N", title="Period"),
-            alt.Tooltip("note:N", title="Note"),
+            alt.Tooltip("goal:N", title=tr("Goal", lang)),
+            alt.Tooltip("label:N", title=tr("Achieved", lang)),
+            alt.Tooltip("previous:N", title=tr("Previous period", lang)),
+            alt.Tooltip("period:N", title=tr("Period", lang)),
+            alt.Tooltip("note:N", title=tr("Note", lang)),
         ],
     )
     x = alt.X(
         "share:Q",
-        title="Share of the target",
+        title=tr("Share of the target", lang),
         scale=alt.Scale(domain=[0, top], nice=False),
         axis=alt.Axis(format="%", values=[0, 0.25, 0.5, 0.75, 1.0]),
     )

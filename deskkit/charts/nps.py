@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import altair as alt
 import pandas as pd
 
+from deskkit.charts._labels import tr
 from deskkit.charts._theme import MINUS, PALETTE
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ def score_text(value: float) -> str:
     return f"NPS {sign}{abs(v)}"
 
 
-def nps_frame(result: Nps) -> pd.DataFrame:
+def nps_frame(result: Nps, lang: str = "en") -> pd.DataFrame:
     """One row per (period, group): count, share of the period's responses and the texts."""
     rows = []
     for key, label in _PERIODS.items():
@@ -40,7 +41,7 @@ def nps_frame(result: Nps) -> pd.DataFrame:
             rows.append(
                 {
                     "period_key": key,
-                    "period": label,
+                    "period": tr(label, lang),
                     "group": group,
                     "order": order,
                     "count": n,
@@ -52,13 +53,13 @@ def nps_frame(result: Nps) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def nps_chart(result: Nps, currency: str = "") -> alt.LayerChart:
+def nps_chart(result: Nps, currency: str = "", lang: str = "en") -> alt.LayerChart:
     """A 100% stacked bar per period (this one, the previous one) of detractors, passives and
     promoters, each part labelled with its count and the score printed at the right.
     ``currency`` is unused (the widget has no money) and kept for the builders' signature."""
-    frame = nps_frame(result)
+    frame = nps_frame(result, lang)
     base = alt.Chart(frame).encode(
-        y=alt.Y("period:N", sort=list(_PERIODS.values()), title=None),
+        y=alt.Y("period:N", sort=[tr(p, lang) for p in _PERIODS.values()], title=None),
     )
     colours = alt.Scale(
         domain=list(_GROUPS), range=[PALETTE["lost"], PALETTE["muted"], PALETTE["won"]]
@@ -67,18 +68,18 @@ def nps_chart(result: Nps, currency: str = "") -> alt.LayerChart:
         x=alt.X(
             "share:Q",
             stack="zero",
-            title="Share of responses",
+            title=tr("Share of responses", lang),
             scale=alt.Scale(domain=[0, 1.3], nice=False),
             axis=alt.Axis(format="%", values=[0, 0.25, 0.5, 0.75, 1]),
         ),
         color=alt.Color("group:N", scale=colours, legend=None),
         order=alt.Order("order:Q"),
         tooltip=[
-            alt.Tooltip("period:N", title="Period"),
-            alt.Tooltip("group:N", title="Group"),
-            alt.Tooltip("count:Q", title="Responses"),
-            alt.Tooltip("share:Q", title="Share", format=".0%"),
-            alt.Tooltip("score:N", title="Score"),
+            alt.Tooltip("period:N", title=tr("Period", lang)),
+            alt.Tooltip("group:N", title=tr("Group", lang)),
+            alt.Tooltip("count:Q", title=tr("Responses", lang)),
+            alt.Tooltip("share:Q", title=tr("Share", lang), format=".0%"),
+            alt.Tooltip("score:N", title=tr("Score", lang)),
         ],
     )
     counts = (

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import altair as alt
 import pandas as pd
 
+from deskkit.charts._labels import tr
 from deskkit.charts._theme import count, money
 
 if TYPE_CHECKING:
@@ -34,7 +35,9 @@ def chart_frame(result: PaymentCounters, currency: str = "") -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["counter", "kind", "deals", "label", "budget", "stages"])
 
 
-def payment_counters_chart(result: PaymentCounters, currency: str = "") -> alt.LayerChart:
+def payment_counters_chart(
+    result: PaymentCounters, currency: str = "", lang: str = "en"
+) -> alt.LayerChart:
     """Horizontal bars of deals per counter with "count · budget" labels. A pure function of
     ``result``."""
     frame = chart_frame(result, currency)
@@ -42,15 +45,15 @@ def payment_counters_chart(result: PaymentCounters, currency: str = "") -> alt.L
     base = alt.Chart(frame).encode(
         y=alt.Y("counter:N", sort=list(frame["counter"]), title=None),
         tooltip=[
-            alt.Tooltip("counter:N", title="Counter"),
-            alt.Tooltip("deals:Q", title="Deals", format=","),
-            alt.Tooltip("budget:N", title="Budget"),
-            alt.Tooltip("stages:N", title="Stages"),
+            alt.Tooltip("counter:N", title=tr("Counter", lang)),
+            alt.Tooltip("deals:Q", title=tr("Deals", lang), format=","),
+            alt.Tooltip("budget:N", title=tr("Budget", lang)),
+            alt.Tooltip("stages:N", title=tr("Stages", lang)),
         ],
     )
     x = alt.X(
         "deals:Q",
-        title="Deals",
+        title=tr("Deals", lang),
         scale=alt.Scale(domain=[0, top], nice=False),
         axis=alt.Axis(tickMinStep=1, format="d"),
     )

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import altair as alt
 import pandas as pd
 
+from deskkit.charts._labels import tr
 from deskkit.charts._theme import money, percent, signed
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ _WIDTH = 440
 _HEADROOM = 1.9
 
 
-def chart_frame(result: PipelineFlow, currency: str = "") -> pd.DataFrame:
+def chart_frame(result: PipelineFlow, currency: str = "", lang: str = "en") -> pd.DataFrame:
     """One row per stage-table row, with the display texts the chart draws."""
     st = result.stages.reset_index(drop=True)
     last = len(st) - 1
@@ -32,14 +33,14 @@ def chart_frame(result: PipelineFlow, currency: str = "") -> pd.DataFrame:
             {
                 "order": i + 1,
                 "stage_id": int(r["stage_id"]),
-                "stage": "Won" if won else str(r["stage"]),
+                "stage": tr("Won", lang) if won else str(r["stage"]),
                 "kind": "won" if won else "open",
                 "deals": deals,
                 "budget": budget,
                 "label": f"{deals} · {money(budget, currency)}",
                 "budget_text": money(budget, currency),
                 # The first open stage has no boundary before it: nothing flows "in" there.
-                "net_text": "" if i == 0 else f"net {signed(net)}",
+                "net_text": "" if i == 0 else tr("net {n}", lang, n=signed(net)),
                 "net_in": "—" if i == 0 else signed(net),
                 "lost": int(r["lost"]),
                 "conversion": percent(float(r["conversion"])),
@@ -52,29 +53,31 @@ def chart_frame(result: PipelineFlow, currency: str = "") -> pd.DataFrame:
     return frame
 
 
-def pipeline_flow_chart(result: PipelineFlow, currency: str = "") -> alt.LayerChart:
+def pipeline_flow_chart(
+    result: PipelineFlow, currency: str = "", lang: str = "en"
+) -> alt.LayerChart:
     """Horizontal bars of deals per stage in line order; won is its own colour.
 
     Each bar is labelled with its count and budget, the net number of moves into the stage is
     printed at the right edge, and every bar has a tooltip with the full stage-table row. A pure
     function of ``result``: no data access.
     """
-    frame = chart_frame(result, currency)
+    frame = chart_frame(result, currency, lang)
     top = max(int(frame["deals"].max()) if len(frame) else 0, 1) * _HEADROOM
     base = alt.Chart(frame).encode(
         y=alt.Y("stage:N", sort=list(frame["stage"]), title=None),
         tooltip=[
-            alt.Tooltip("stage:N", title="Stage"),
-            alt.Tooltip("deals:Q", title="Deals"),
-            alt.Tooltip("budget_text:N", title="Budget"),
-            alt.Tooltip("net_in:N", title="Net in"),
-            alt.Tooltip("lost:Q", title="Lost"),
-            alt.Tooltip("conversion:N", title="Conversion"),
+            alt.Tooltip("stage:N", title=tr("Stage", lang)),
+            alt.Tooltip("deals:Q", title=tr("Deals", lang)),
+            alt.Tooltip("budget_text:N", title=tr("Budget", lang)),
+            alt.Tooltip("net_in:N", title=tr("Net in", lang)),
+            alt.Tooltip("lost:Q", title=tr("Lost", lang)),
+            alt.Tooltip("conversion:N", title=tr("Conversion", lang)),
         ],
     )
     x = alt.X(
         "deals:Q",
-        title="Deals at the end of the period",
+        title=tr("Deals at the end of the period", lang),
         scale=alt.Scale(domain=[0, top], nice=False),
         axis=alt.Axis(tickMinStep=1, format="d"),
     )

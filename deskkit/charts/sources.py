@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import altair as alt
 import pandas as pd
 
+from deskkit.charts._labels import tr
 from deskkit.charts._theme import money, percent
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ _WIDTH = 440
 _HEADROOM = 2.2
 
 
-def sources_frame(result: LeadSources, currency: str = "") -> pd.DataFrame:
+def sources_frame(result: LeadSources, currency: str = "", lang: str = "en") -> pd.DataFrame:
     """One row per source row of the result, with the texts the chart draws."""
     rows = []
     for r in result.sources.itertuples(index=False):
@@ -35,7 +36,7 @@ def sources_frame(result: LeadSources, currency: str = "") -> pd.DataFrame:
                 "won_budget_text": money(float(r.won_budget), currency),
                 "won_share": percent(float(r.won_share)),
                 "label": f"{int(r.deals)} · {money(float(r.budget), currency)} · "
-                f"won {percent(float(r.won_share))}",
+                + tr("won {share}", lang, share=percent(float(r.won_share))),
             }
         )
     columns = [
@@ -51,23 +52,23 @@ def sources_frame(result: LeadSources, currency: str = "") -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def lead_sources_chart(result: LeadSources, currency: str = "") -> alt.LayerChart:
+def lead_sources_chart(result: LeadSources, currency: str = "", lang: str = "en") -> alt.LayerChart:
     """Horizontal bars of new deals per source with the won deals as an inner bar.
 
     Each row is labelled with its count, budget and won share; the tooltip repeats the row.
     A pure function of ``result``: no data access.
     """
-    frame = sources_frame(result, currency)
+    frame = sources_frame(result, currency, lang)
     top = max(int(frame["deals"].max()) if len(frame) else 0, 1) * _HEADROOM
     base = alt.Chart(frame).encode(
         y=alt.Y("source:N", sort=list(frame["source"]), title=None),
         tooltip=[
-            alt.Tooltip("source:N", title="Source"),
-            alt.Tooltip("deals:Q", title="Deals"),
-            alt.Tooltip("budget_text:N", title="Budget"),
-            alt.Tooltip("won:Q", title="Won now"),
-            alt.Tooltip("won_budget_text:N", title="Won budget"),
-            alt.Tooltip("won_share:N", title="Won share"),
+            alt.Tooltip("source:N", title=tr("Source", lang)),
+            alt.Tooltip("deals:Q", title=tr("Deals", lang)),
+            alt.Tooltip("budget_text:N", title=tr("Budget", lang)),
+            alt.Tooltip("won:Q", title=tr("Won now", lang)),
+            alt.Tooltip("won_budget_text:N", title=tr("Won budget", lang)),
+            alt.Tooltip("won_share:N", title=tr("Won share", lang)),
         ],
     )
     scale = alt.Scale(domain=[0, top], nice=False)
@@ -77,7 +78,9 @@ def lead_sources_chart(result: LeadSources, currency: str = "") -> alt.LayerChar
     deals = (
         base.mark_bar()
         .encode(
-            x=alt.X("deals:Q", title="Deals created in the period", scale=scale, axis=axis),
+            x=alt.X(
+                "deals:Q", title=tr("Deals created in the period", lang), scale=scale, axis=axis
+            ),
             color=alt.Color("kind:N", scale=colours, legend=None),
         )
         .transform_calculate(kind="'open'")

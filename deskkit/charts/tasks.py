@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import altair as alt
 import pandas as pd
 
+from deskkit.charts._labels import tr
 from deskkit.charts._theme import PALETTE
 
 if TYPE_CHECKING:
@@ -45,7 +46,9 @@ def chart_frame(result: OverdueTasks) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def overdue_tasks_chart(result: OverdueTasks, currency: str = "") -> alt.LayerChart:
+def overdue_tasks_chart(
+    result: OverdueTasks, currency: str = "", lang: str = "en"
+) -> alt.LayerChart:
     """Grouped horizontal bars per user: missed deadlines (the desktop's number) and tasks
     overdue now (the task list's), each labelled with its count. ``currency`` is unused (the
     numbers are counts) and accepted for a uniform builder signature."""
@@ -57,14 +60,14 @@ def overdue_tasks_chart(result: OverdueTasks, currency: str = "") -> alt.LayerCh
         y=alt.Y("user:N", sort=users, title=None),
         yOffset=alt.YOffset("measure:N", sort=[MISSED, NOW]),
         tooltip=[
-            alt.Tooltip("user:N", title="User"),
-            alt.Tooltip("measure:N", title="Number"),
-            alt.Tooltip("tasks:Q", title="Tasks", format=","),
+            alt.Tooltip("user:N", title=tr("User", lang)),
+            alt.Tooltip("measure:N", title=tr("Number", lang)),
+            alt.Tooltip("tasks:Q", title=tr("Tasks", lang), format=","),
         ],
     )
     x = alt.X(
         "tasks:Q",
-        title="Tasks",
+        title=tr("Tasks", lang),
         scale=alt.Scale(domain=[0, top], nice=False),
         axis=alt.Axis(tickMinStep=1, format="d"),
     )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import altair as alt
 import pandas as pd
 
+from deskkit.charts._labels import tr
 from deskkit.charts._theme import MINUS, PALETTE
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ def usage_frame(result: SystemUsage) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def system_usage_chart(result: SystemUsage, currency: str = "") -> alt.LayerChart:
+def system_usage_chart(result: SystemUsage, currency: str = "", lang: str = "en") -> alt.LayerChart:
     """Horizontal bars of online hours per user, most first, each labelled with its time and the
     percent change on the previous period. ``currency`` is unused (kept for the signature)."""
     frame = usage_frame(result)
@@ -65,15 +66,15 @@ def system_usage_chart(result: SystemUsage, currency: str = "") -> alt.LayerChar
     base = alt.Chart(frame).encode(
         y=alt.Y("user:N", sort=list(frame["user"]), title=None),
         tooltip=[
-            alt.Tooltip("user:N", title="User"),
-            alt.Tooltip("hours_text:N", title="Online"),
-            alt.Tooltip("previous:N", title="Previous period"),
-            alt.Tooltip("change:N", title="Change"),
+            alt.Tooltip("user:N", title=tr("User", lang)),
+            alt.Tooltip("hours_text:N", title=tr("Online", lang)),
+            alt.Tooltip("previous:N", title=tr("Previous period", lang)),
+            alt.Tooltip("change:N", title=tr("Change", lang)),
         ],
     )
     x = alt.X(
         "hours:Q",
-        title=f"Online hours ({result.source})",
+        title=tr("Online hours ({source})", lang, source=result.source),
         scale=alt.Scale(domain=[0, top], nice=False),
     )
     bars = (

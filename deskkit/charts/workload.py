@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import altair as alt
 import pandas as pd
 
+from deskkit.charts._labels import tr
 from deskkit.charts._theme import count, money, percent
 
 if TYPE_CHECKING:
@@ -39,7 +40,9 @@ def _x(field: str, title: str, top: float, fmt: str = "d") -> alt.X:
     )
 
 
-def deals_by_manager_chart(result: DealsByManager, currency: str = "") -> alt.LayerChart:
+def deals_by_manager_chart(
+    result: DealsByManager, currency: str = "", lang: str = "en"
+) -> alt.LayerChart:
     """A bar of open deals per manager, red when over capacity, with a tick at each manager's
     capacity and a "deals / capacity · budget" label."""
     m = result.managers
@@ -58,14 +61,14 @@ def deals_by_manager_chart(result: DealsByManager, currency: str = "") -> alt.La
         }
     )
     top = max([1, *frame["deals"], *frame["capacity"]]) * 1.6
-    x = _x("deals:Q", "Open deals now (tick: capacity)", top)
+    x = _x("deals:Q", tr("Open deals now (tick: capacity)", lang), top)
     base = alt.Chart(frame).encode(
         y=alt.Y("user:N", sort=list(frame["user"]), title=None),
         tooltip=[
-            alt.Tooltip("user:N", title="Manager"),
-            alt.Tooltip("deals:Q", title="Open deals"),
-            alt.Tooltip("capacity:Q", title="Capacity"),
-            alt.Tooltip("label:N", title="Deals / capacity · budget"),
+            alt.Tooltip("user:N", title=tr("Manager", lang)),
+            alt.Tooltip("deals:Q", title=tr("Open deals", lang)),
+            alt.Tooltip("capacity:Q", title=tr("Capacity", lang)),
+            alt.Tooltip("label:N", title=tr("Deals / capacity · budget", lang)),
         ],
     )
     bars = base.mark_bar().encode(x=x, color=_COLOR)
@@ -77,13 +80,20 @@ def deals_by_manager_chart(result: DealsByManager, currency: str = "") -> alt.La
         x=alt.X("max_x:Q", scale=alt.Scale(domain=[0, top], nice=False)), text="label:N"
     )
     labels = labels.transform_calculate(max_x="max(datum.deals, datum.capacity)")
-    title = f"{count(result.deals)} open deals · {result.over} over capacity"
+    title = tr(
+        "{deals} open deals · {over} over capacity",
+        lang,
+        deals=count(result.deals),
+        over=result.over,
+    )
     return alt.layer(bars, ticks, labels).properties(
         width=_WIDTH, height=_height(frame), title=title
     )
 
 
-def deals_without_tasks_chart(result: DealsWithoutTasks, currency: str = "") -> alt.LayerChart:
+def deals_without_tasks_chart(
+    result: DealsWithoutTasks, currency: str = "", lang: str = "en"
+) -> alt.LayerChart:
     """Per manager: open deals (muted) with the part that has no open task (red) on top,
     labelled "without of open · budget"."""
     u = result.by_user
@@ -105,23 +115,26 @@ def deals_without_tasks_chart(result: DealsWithoutTasks, currency: str = "") -> 
     base = alt.Chart(frame).encode(
         y=alt.Y("user:N", sort=list(frame["user"]), title=None),
         tooltip=[
-            alt.Tooltip("user:N", title="Manager"),
-            alt.Tooltip("without_tasks:Q", title="Without tasks"),
-            alt.Tooltip("open_deals:Q", title="Open deals"),
-            alt.Tooltip("label:N", title="Without of open · budget"),
+            alt.Tooltip("user:N", title=tr("Manager", lang)),
+            alt.Tooltip("without_tasks:Q", title=tr("Without tasks", lang)),
+            alt.Tooltip("open_deals:Q", title=tr("Open deals", lang)),
+            alt.Tooltip("label:N", title=tr("Without of open · budget", lang)),
         ],
     )
     whole = base.mark_bar().encode(
-        x=_x("open_deals:Q", "Open deals now; red: without an open task", top),
+        x=_x("open_deals:Q", tr("Open deals now; red: without an open task", lang), top),
         color=alt.Color("all_kind:N", scale=alt.Scale(domain=_KINDS), legend=None),
     )
     part = base.mark_bar().encode(x=_x("without_tasks:Q", "", top), color=_COLOR)
     labels = base.mark_text(align="left", dx=4, style="dk-value").encode(
         x=_x("open_deals:Q", "", top), text="label:N"
     )
-    title = (
-        f"{count(result.deals)} of {count(result.open_deals)} open deals without tasks · "
-        f"{money(result.budget, currency)}"
+    title = tr(
+        "{without} of {open} open deals without tasks · {budget}",
+        lang,
+        without=count(result.deals),
+        open=count(result.open_deals),
+        budget=money(result.budget, currency),
     )
     return alt.layer(whole, part, labels).properties(
         width=_WIDTH, height=_height(frame), title=title
@@ -157,7 +170,7 @@ def forecast_frame(result: Forecast, currency: str = "") -> pd.DataFrame:
     return frame
 
 
-def forecast_chart(result: Forecast, currency: str = "") -> alt.LayerChart:
+def forecast_chart(result: Forecast, currency: str = "", lang: str = "en") -> alt.LayerChart:
     """Per open stage: the open budget (muted) and its weighted part (green), labelled with
     the probability, its sample and whether the pipeline's rate stood in."""
     frame = forecast_frame(result, currency)
@@ -165,29 +178,34 @@ def forecast_chart(result: Forecast, currency: str = "") -> alt.LayerChart:
     base = alt.Chart(frame).encode(
         y=alt.Y("row:N", sort=list(frame["row"]), title=None),
         tooltip=[
-            alt.Tooltip("row:N", title="Stage"),
-            alt.Tooltip("deals:Q", title="Open deals"),
-            alt.Tooltip("label:N", title="Weighted of budget · probability"),
+            alt.Tooltip("row:N", title=tr("Stage", lang)),
+            alt.Tooltip("deals:Q", title=tr("Open deals", lang)),
+            alt.Tooltip("label:N", title=tr("Weighted of budget · probability", lang)),
         ],
     )
     whole = base.mark_bar().encode(
-        x=_x("budget:Q", "Open budget now; green: weighted by win probability", top, ",.0f"),
+        x=_x(
+            "budget:Q", tr("Open budget now; green: weighted by win probability", lang), top, ",.0f"
+        ),
         color=alt.Color("all_kind:N", scale=alt.Scale(domain=_KINDS), legend=None),
     )
     part = base.mark_bar().encode(x=_x("weighted:Q", "", top, ",.0f"), color=_COLOR)
     labels = base.mark_text(align="left", dx=4, style="dk-value").encode(
         x=_x("budget:Q", "", top, ",.0f"), text="label:N"
     )
-    title = (
-        f"Forecast {money(result.weighted_budget, currency)} of "
-        f"{money(result.budget, currency)} open ({count(result.deals)} deals)"
+    title = tr(
+        "Forecast {weighted} of {budget} open ({deals} deals)",
+        lang,
+        weighted=money(result.weighted_budget, currency),
+        budget=money(result.budget, currency),
+        deals=count(result.deals),
     )
     return alt.layer(whole, part, labels).properties(
         width=_WIDTH, height=_height(frame), title=title
     )
 
 
-def latest_deals_chart(result: LatestDeals, currency: str = "") -> alt.LayerChart:
+def latest_deals_chart(result: LatestDeals, currency: str = "", lang: str = "en") -> alt.LayerChart:
     """The newest open deals as a list: created, deal, stage, responsible and price columns."""
     d = result.deals
     frame = pd.DataFrame(
@@ -203,7 +221,10 @@ def latest_deals_chart(result: LatestDeals, currency: str = "") -> alt.LayerChar
     )
     y = alt.Y("order:O", axis=None)
     shown = [c for c in frame.columns if c not in ("deal_id", "order")]
-    base = alt.Chart(frame).encode(y=y, tooltip=[alt.Tooltip(c, type="nominal") for c in shown])
+    names = {"created": "Created", "deal": "Deal", "stage": "Stage"}
+    names |= {"responsible": "Responsible", "price": "Price"}
+    tooltip = [alt.Tooltip(c, type="nominal", title=tr(names[c], lang)) for c in shown]
+    base = alt.Chart(frame).encode(y=y, tooltip=tooltip)
     columns = [("created", 0, "dk-note"), ("deal", 110, "dk-value"), ("stage", 290, "dk-note")]
     columns += [("responsible", 400, "dk-note")]
     scale = alt.Scale(domain=[0, 600], nice=False)

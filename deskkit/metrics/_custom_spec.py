@@ -665,12 +665,13 @@ def _catalog(store: Store, entity: str) -> dict[str, FieldSpec]:
     return {s.name: s for s in specs}
 
 
-def fields_frame(store: Store, entity: str) -> pd.DataFrame:
-    """The catalog as a table for the builder: field, label, type, ops, choices."""
+def fields_frame(store: Store, entity: str, lang: str = "en") -> pd.DataFrame:
+    """The catalog as a table for the builder: field, label (in ``lang``), type, ops,
+    choices."""
     rows = [
         {
             "field": s.name,
-            "label": s.label,
+            "label": s.label_in(lang),
             "type": s.type,
             "ops": s.ops,
             "choices": list(s.choices) if s.choices is not None else None,

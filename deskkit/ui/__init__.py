@@ -1,7 +1,9 @@
-"""ipywidgets components of the desktop: the filter bar, the cards and the desktop itself."""
+"""ipywidgets components of the desktop: the filter bar, the cards, the custom-widget builder
+and the desktop itself."""
 
 from __future__ import annotations
 
+from deskkit.ui.builder import CustomWidgetBuilder
 from deskkit.ui.card import Card, CardStyle
 from deskkit.ui.desktop import Desktop, render
 from deskkit.ui.filter_bar import FilterBar, FilterState
@@ -11,6 +13,7 @@ from deskkit.ui.runner import Runner
 __all__ = (
     "Card",
     "CardStyle",
+    "CustomWidgetBuilder",
     "Desktop",
     "FilterBar",
     "FilterState",

@@ -12,8 +12,10 @@ library sixteen times. Here the work is split between two anywidgets:
   ``spec`` trait with the SVG renderer, re-embeds when ``spec`` changes and reports a click on a
   mark back to Python through the ``_click`` trait.
 
-:class:`ChartView` is the slot a card keeps: its widget stays on the page while ``show()``
-replaces the chart, and ``on_click`` callbacks get the clicked mark's data row.
+:class:`ChartView` is a chart slot: its widget stays on the page while ``show()`` replaces
+the chart, and ``on_click`` callbacks get the clicked mark's data row. The desktop's card
+(:class:`deskkit.ui.card.CardView`) draws its chart itself with the same code
+(:data:`CHART_JS`), so that a card is one widget.
 
 Nothing in the page can run code the page chose: both ESMs are fixed strings in this module,
 a spec is data (embedded with vega's expression *interpreter*, not code generation, and with a
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     import altair as alt
 
 __all__ = [
+    "CHART_JS",
     "ChartMode",
     "ChartView",
     "Datum",
@@ -54,6 +57,7 @@ __all__ = [
     "library",
     "library_bundle",
     "page_widgets",
+    "svg_of",
 ]
 
 ChartMode = Literal["vega", "svg"]
@@ -181,8 +185,12 @@ def page_widgets(mode: ChartMode | str | None = None) -> list[w.DOMWidget]:
 
 # One chart --------------------------------------------------------------------------------
 
-_CHART_ESM = """
-// One deskkit chart: embeds the "spec" trait with the page's single copy of the library.
+#: Drawing a chart into a box of the page, shared by :class:`VegaChart` and the desktop card
+#: (``deskkit.ui.card``): ``chartIn(model, box, trait, onClick)`` draws ``model.get(trait)``
+#: whenever that trait changes and calls ``onClick(datum)`` on a mark click; it returns the
+#: clean-up function.
+CHART_JS = """
+// Embeds a spec trait with the page's single copy of the library.
 function ready() {
   let d = globalThis.deskkitVegaReady;  // created by the library, or here if it comes later
   if (!d) {
@@ -210,10 +218,7 @@ function plain(datum) {
   return out;
 }
 
-function render({ model, el }) {
-  const box = document.createElement("div");
-  box.className = "dk-chart-box";
-  el.appendChild(box);
+function chartIn(model, box, trait, onClick) {
   let api = null;
   let seq = 0;  // each draw's number: a slower, older draw must not win
 
@@ -226,7 +231,7 @@ function render({ model, el }) {
     if (box.clientWidth <= 0 || box.clientWidth === width) return;
     width = box.clientWidth;
     onWidth();
-    if (api && model.get("spec")?.width === "container") api.view.width(width).runAsync();
+    if (api && model.get(trait)?.width === "container") api.view.width(width).runAsync();
   });
   observer.observe(box);
 
@@ -242,7 +247,7 @@ function render({ model, el }) {
     if (api) api.finalize();
     api = null;
     box.replaceChildren();
-    const spec = model.get("spec");
+    const spec = model.get(trait);
     if (!spec) return;
     const late = setTimeout(() => mine === seq && message("Waiting for the chart library…"), 20000);
     const lib = await ready();
@@ -266,25 +271,40 @@ function render({ model, el }) {
     api = result;
     api.view.addEventListener("click", (_event, item) => {
       if (!item || !item.datum || item.mark?.role !== "mark") return;  // axes, legends: no
-      // A counter, so that clicking the same mark twice is two changes.
-      const n = (model.get("_click")?.n ?? 0) + 1;
-      model.set("_click", { n, datum: plain(item.datum) });
-      model.save_changes();
+      onClick(plain(item.datum));
     });
   };
 
-  model.on("change:spec", draw);
+  model.on("change:" + trait, draw);
   draw();
   return () => {
-    model.off("change:spec", draw);
+    model.off("change:" + trait, draw);
     observer.disconnect();
     seq++;
     if (api) api.finalize();
   };
 }
+"""
+
+_CHART_ESM = (
+    CHART_JS
+    + """
+// One deskkit chart: a box the "spec" trait is drawn in.
+function render({ model, el }) {
+  const box = document.createElement("div");
+  box.className = "dk-chart-box";
+  el.appendChild(box);
+  return chartIn(model, box, "spec", (datum) => {
+    // A counter, so that clicking the same mark twice is two changes.
+    const n = (model.get("_click")?.n ?? 0) + 1;
+    model.set("_click", { n, datum });
+    model.save_changes();
+  });
+}
 
 export default { render };
 """
+)
 
 # Fill the row: a column box stretches the chart already; a row box must let it grow, so that
 # `width: "container"` specs get the card's width.
@@ -391,6 +411,13 @@ def clean_datum(datum: object, fields: frozenset[str] = frozenset()) -> Datum:
     return out
 
 
+def svg_of(spec: dict[str, Any]) -> str:
+    """A spec drawn as SVG on the server (vl-convert): the ``svg`` chart mode."""
+    import vl_convert as vlc
+
+    return str(vlc.vegalite_to_svg(spec, vl_version=_vl_version()))
+
+
 class ChartView:
     """One chart slot: a widget that stays on the page while its chart is replaced."""
 
@@ -411,10 +438,7 @@ class ChartView:
         elif chart is None:
             self.widget.value = ""  # type: ignore[attr-defined]
         else:
-            import vl_convert as vlc
-
-            svg = vlc.vegalite_to_svg(chart.to_dict(), vl_version=_vl_version())
-            self.widget.value = svg  # type: ignore[attr-defined]
+            self.widget.value = svg_of(chart.to_dict())  # type: ignore[attr-defined]
 
     def on_click(self, callback: Callable[[Datum], Any], remove: bool = False) -> None:
         """Call ``callback(datum)`` when a mark is clicked (never in ``svg`` mode)."""

@@ -25,7 +25,7 @@ import ipywidgets as w
 
 from deskkit import widgets as registry
 from deskkit.ui import i18n
-from deskkit.ui.card import Card, CardStyle, frame_html
+from deskkit.ui.card import CARD_CSS, Card, CardStyle, frame_html
 from deskkit.ui.filter_bar import FilterBar, FilterState
 from deskkit.ui.layout import LayoutStore
 from deskkit.ui.runner import Runner, pinned
@@ -177,14 +177,17 @@ class Desktop:
 
         self.cards: dict[str, Card] = {}
         self._from_layout = cards is None
+        self._builder: Any = None  # the custom-widget builder, made when first opened
+        register_custom(desk, self.user)  # before the layout is read: it may name them
         self.order: list[str] = list(cards) if cards is not None else self.layouts.load(self.user)
         self.grid = w.Box(layout=w.Layout(display="grid")).add_class("dk-grid")
 
         self._build_header()
         self._build_config()
         self._build_events()
-        parts: list[w.Widget] = [w.HTML(CSS), self._top, self.filters.widget, self._config]
-        parts += [self._events_panel, self.grid, self.url]
+        parts: list[w.Widget] = [w.HTML(CSS + CARD_CSS), self._top, self.filters.widget]
+        parts.append(self._config)
+        parts += [self._builder_box, self._events_panel, self.grid, self.url]
         library = _chart_library(chart_mode)
         if library is not None:
             parts.append(library)
@@ -244,8 +247,18 @@ class Desktop:
         self._reset = w.Button(layout=w.Layout(width="auto")).add_class("dk-reset")
         self._reset.on_click(lambda _: self.reset_layout())
         self._config_note = w.HTML().add_class("dk-config-note")
+        self._new_widget = w.Button(layout=w.Layout(width="auto")).add_class("dk-new-widget")
+        self._new_widget.on_click(lambda _: self.open_builder())
+        self._builder_box = w.VBox(layout=w.Layout(display="none")).add_class("dk-builder-slot")
         self._config = w.HBox(
-            [self._add_pick, self._add, self._save_default, self._reset, self._config_note],
+            [
+                self._add_pick,
+                self._add,
+                self._new_widget,
+                self._save_default,
+                self._reset,
+                self._config_note,
+            ],
             layout=w.Layout(display="none", flex_flow="row wrap"),
         ).add_class("dk-config")
 
@@ -278,6 +291,9 @@ class Desktop:
         self._save_default.description = i18n.t("save_default", lang)
         self._save_default.layout.display = None if self.is_admin else "none"
         self._reset.description = i18n.t("reset_layout", lang)
+        self._new_widget.description = "+ " + i18n.t("new_widget", lang)
+        if self._builder is not None and self._builder.lang != lang:
+            self._builder.set_language(lang)
         self._refresh_add_options()
         self._label_events_button()
         entity_opts = [(i18n.t("all_entities", lang), None)] + [
@@ -402,15 +418,21 @@ class Desktop:
             return
         self._ui.put((fn, args))
         with contextlib.suppress(RuntimeError):  # the kernel's loop is gone (shutting down)
-            self._loop.add_callback(self._drain)
+            self._loop.add_callback(self._drain, 1)
 
-    def _drain(self) -> None:
-        """Run the drawing the workers queued (on the main thread)."""
-        while True:
+    def _drain(self, limit: int | None = None) -> None:
+        """Run the drawing the workers queued (on the main thread); at most ``limit`` items.
+
+        The kernel's loop runs one item per callback (one per item queued), so that it answers
+        the page between two cards: a page that connects while the cards are drawn gets its
+        widgets at once instead of after the last card."""
+        done = 0
+        while limit is None or done < limit:
             try:
                 fn, args = self._ui.get_nowait()
             except queue.Empty:
                 return
+            done += 1
             try:
                 fn(*args)
             except Exception:  # one card's drawing must not stop the others'
@@ -567,6 +589,41 @@ class Desktop:
         for card_id in order:
             self._compute(card_id)
 
+    # Custom widgets ----------------------------------------------------------------------------
+
+    def open_builder(self) -> Any:
+        """Open the custom-widget builder above the cards (made on first use; on the kernel's
+        main thread, as a click handler runs). Returns it."""
+        if self._builder is None:
+            from deskkit.ui.builder import CustomWidgetBuilder
+
+            self._builder = CustomWidgetBuilder(
+                self.desk,
+                user=self.user,
+                lang=self.lang,
+                on_saved=self._on_custom_saved,
+                on_close=self.close_builder,
+                filters=lambda: _filters(self.state),
+            )
+            self._builder_box.children = [self._builder]
+        self._builder.desk = self._now  # the moment the cards look at: previews agree with them
+        self._builder_box.layout.display = None
+        return self._builder
+
+    def close_builder(self) -> None:
+        self._builder_box.layout.display = "none"
+
+    def _on_custom_saved(self, widget_id: str) -> None:
+        """A saved custom widget: its card joins the layout (or is redrawn, if it was there)."""
+        self.close_builder()
+        if widget_id in self.order:
+            del self.cards[widget_id]  # its definition changed: a new card for the new spec
+            self._set_cards(self.order)
+            self._compute(widget_id, fresh=True)
+        else:
+            self.add_card(widget_id)
+        self._subtitles()
+
     # Events ------------------------------------------------------------------------------------
 
     def _events_since(self) -> dt.datetime | None:
@@ -665,15 +722,55 @@ class Desktop:
     def start(self, environ: Mapping[str, str] | None = None) -> w.Widget:
         """Apply the page request's query (Voilà's ``QUERY_STRING``) and return the widget."""
         env = os.environ if environ is None else environ
+        register_custom(self.desk, self.user)  # widgets saved since the kernel was preheated
+        # Cards of custom widgets re-registered meanwhile (maybe redefined) are made anew.
+        for card_id in [c for c, card in self.cards.items() if _stale(card.spec)]:
+            del self.cards[card_id]
         if self._from_layout:
             # A preheated kernel built the page earlier: the saved layout may have changed since.
             self._set_cards(self.layouts.load(self.user), save=False)
+        elif len(self.cards) < len(self.order):
+            self._set_cards(self.order, save=False)
         query = env.get("QUERY_STRING")
         if query is not None:
             self.apply_query(query)
         else:
             self.refresh()
         return self.widget
+
+
+#: Ids of custom widgets this process registered from saved definitions.
+_FROM_SAVED: set[str] = set()
+
+
+def register_custom(desk: Desk, user: int | None) -> list[str]:
+    """Register the custom widgets saved for ``user`` (and shared ones), and forget those
+    registered from saved definitions earlier that are saved no more (deleted elsewhere), so
+    a layout naming them opens without them. Returns their ids. A failure is logged, not
+    raised: the desktop still opens without them. (A widget registered by hand from a
+    notebook is left alone.)"""
+    try:
+        from deskkit.custom import register_saved
+
+        ids = [wd.id for wd in register_saved(desk, user=user)]
+    except Exception:
+        log.exception("could not register the saved custom widgets")
+        return []
+    for gone in sorted(_FROM_SAVED - set(ids)):
+        with contextlib.suppress(KeyError, ValueError):
+            if registry.get(gone).family == "custom":
+                registry.unregister(gone)
+    _FROM_SAVED.clear()
+    _FROM_SAVED.update(ids)
+    return ids
+
+
+def _stale(spec: registry.Widget) -> bool:
+    """Whether ``spec`` is no longer the registered widget of its id."""
+    try:
+        return registry.get(spec.id) is not spec
+    except KeyError:
+        return True
 
 
 def _kernel_loop() -> Any:

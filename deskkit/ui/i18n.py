@@ -133,6 +133,56 @@ LABELS: dict[str, dict[str, str]] = {
     "contact": {"en": "Contacts", "ru": "Контакты"},
     "company": {"en": "Companies", "ru": "Компании"},
     "task": {"en": "Tasks", "ru": "Задачи"},
+    # The custom-widget builder ------------------------------------------------------------
+    "new_widget": {"en": "New widget", "ru": "Новый виджет"},
+    "builder_title": {"en": "New widget", "ru": "Новый виджет"},
+    "builder_entity": {"en": "What to count", "ru": "Что считать"},
+    "builder_entity_deals": {"en": "Deals", "ru": "Сделки"},
+    "builder_entity_contacts": {"en": "Contacts", "ru": "Контакты"},
+    "builder_entity_companies": {"en": "Companies", "ru": "Компании"},
+    "builder_entity_customers": {"en": "Customers", "ru": "Покупатели"},
+    "builder_entity_tasks": {"en": "Tasks", "ru": "Задачи"},
+    "builder_entity_events": {"en": "Events", "ru": "События"},
+    "builder_conditions": {"en": "Conditions (all must hold)", "ru": "Условия (все сразу)"},
+    "builder_add_condition": {"en": "Condition", "ru": "Условие"},
+    "builder_remove_condition": {"en": "Remove condition", "ru": "Удалить условие"},
+    "builder_yes": {"en": "Yes", "ru": "Да"},
+    "builder_condition_n": {"en": "condition {n}", "ru": "условие {n}"},
+    "builder_display": {"en": "Show", "ru": "Показывать"},
+    "builder_kind_number": {"en": "A number", "ru": "Число"},
+    "builder_kind_split": {"en": "Split by a field", "ru": "Разбивка по полю"},
+    "builder_measure_count": {"en": "Count", "ru": "Количество"},
+    "builder_measure_sum": {"en": "Sum of", "ru": "Сумма поля"},
+    "builder_measure_mean": {"en": "Average of", "ru": "Среднее поля"},
+    "builder_title_id": {"en": "Title and id", "ru": "Название и идентификатор"},
+    "builder_title_en": {"en": "Title in English", "ru": "Название по-английски"},
+    "builder_title_ru": {"en": "Title in Russian", "ru": "Название по-русски"},
+    "builder_id": {"en": "Widget id", "ru": "Идентификатор виджета"},
+    "builder_size_small": {"en": "Small", "ru": "Маленький"},
+    "builder_size_medium": {"en": "Medium", "ru": "Средний"},
+    "builder_size_large": {"en": "Full width", "ru": "Во всю ширину"},
+    "builder_preview": {"en": "Preview", "ru": "Предпросмотр"},
+    "builder_save": {"en": "Save widget", "ru": "Сохранить виджет"},
+    "builder_saved": {"en": "Saved: {title}", "ru": "Сохранено: {title}"},
+    "builder_invalid": {"en": "Cannot use this definition.", "ru": "Так виджет не построить."},
+    "builder_field_problem": {"en": "{field}: {problem}", "ru": "{field}: {problem}"},
+    "op_eq": {"en": "is", "ru": "равно"},
+    "op_ne": {"en": "is not", "ru": "не равно"},
+    "op_in": {"en": "is one of", "ru": "одно из"},
+    "op_not_in": {"en": "is none of", "ru": "ни одно из"},
+    "op_gt": {"en": "more than", "ru": "больше"},
+    "op_ge": {"en": "at least", "ru": "не меньше"},
+    "op_lt": {"en": "less than", "ru": "меньше"},
+    "op_le": {"en": "at most", "ru": "не больше"},
+    "op_between": {"en": "between", "ru": "между"},
+    "op_contains": {"en": "contains", "ru": "содержит"},
+    "op_is_set": {"en": "is filled", "ru": "заполнено"},
+    "op_is_not_set": {"en": "is empty", "ru": "не заполнено"},
+    "op_is": {"en": "is", "ru": "равно"},
+    "op_overdue": {"en": "is overdue", "ru": "просрочено"},
+    "op_in_period": {"en": "in the period", "ru": "в периоде"},
+    "op_before_period": {"en": "before the period", "ru": "до периода"},
+    "op_last_days": {"en": "in the last N days", "ru": "за последние N дней"},
 }
 
 
@@ -950,8 +1000,23 @@ def rule_text(result: Any, lang: str) -> str:
     parameters and variant carry over); a result of an unknown type, or whose English no
     longer matches a translated template, falls back to its English definition.
     """
-    english = str(getattr(result, "definition", "") or "")
     code = _lang(lang)
+    # A custom widget's result carries its definition (an object) and its rule as text, and
+    # renders the rule in either language with ``rule(lang)``.
+    rule = getattr(result, "rule", None)
+    if callable(rule):
+        text = rule(code)
+        if isinstance(text, str):
+            return text
+    custom = getattr(result, "definition_text", None)
+    if callable(custom):
+        try:
+            custom = custom(code)
+        except TypeError:
+            custom = custom()
+    if isinstance(custom, str):
+        return custom
+    english = str(getattr(result, "definition", "") or "")
     if code == "en":
         return english
     for rule in RULES.get(type(result).__name__, ()):

@@ -105,6 +105,15 @@ def voila_server(test_store: StoreInfo, tmp_path_factory) -> Iterator[VoilaServe
     yield from _serve(NOTEBOOK, test_store, tmp_path_factory.mktemp("voila-data"), "voila.log")
 
 
+@pytest.fixture(scope="session")
+def builder_voila_server(test_store: StoreInfo, tmp_path_factory) -> Iterator[VoilaServer]:
+    """Voilà serving notebooks/desk.ipynb with a data folder of its own: custom widgets saved
+    (and layouts changed) by the builder test do not reach the other browser tests."""
+    yield from _serve(
+        NOTEBOOK, test_store, tmp_path_factory.mktemp("builder-data"), "voila-builder.log"
+    )
+
+
 SLOW_NOTEBOOK = """
 import time
 from deskkit import widgets

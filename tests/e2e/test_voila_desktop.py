@@ -135,6 +135,11 @@ def test_desktop_follows_the_filters_offline(offline_page, voila_server, desk):
     )
     wait_for_url(page, "lang=ru")
     assert page.locator(".dk-period select").input_value() is not None
+    # The chart is redrawn in Russian: its axis title (and tooltips) too.
+    page.wait_for_function(
+        "() => (document.querySelector('.dk-card-pipeline_flow .dk-chart svg')?.textContent ?? '')"
+        ".includes('Сделки на конец периода')"
+    )
     page.screenshot(path=str(ARTIFACTS / "desk-ru.png"), full_page=True)
 
     # Voilà ran with strip_sources: no notebook code in what the browser got.

@@ -473,3 +473,47 @@ def test_payment_counters_rows_add_up(result):
     tiles = CARD_MODELS["payment_counters"].kpis(p, None)
     assert kpi(tiles, "paid").value == p.value("Paid")[0]
     assert len(drill("payment_counters", p, "paid")) == min(p.value("Paid")[0], LIMIT)
+
+
+# The card widget ------------------------------------------------------------------------------
+
+
+def test_a_card_is_one_widget_drawn_in_one_message(result, desk):
+    """A card is one widget model (plus its layout), however many numbers it shows; a result
+    goes to the page in one message, and an unchanged chart is not sent again."""
+    from ipywidgets.widgets import widget as wmod
+
+    from deskkit.ui.card import Card, CardStyle
+
+    before = set(wmod._instances)
+    card = Card(widgets.get("pipeline_flow"), CardStyle("en", desk.currency), chart_mode="vega")
+    assert len(set(wmod._instances) - before) <= 2  # the card and its Layout
+    sent: list[set[str]] = []
+    original = card.widget._send
+    card.widget._send = lambda msg, buffers=None: (  # type: ignore[method-assign]
+        sent.append(set(msg.get("state", {}))),
+        original(msg, buffers),
+    )
+    r = result("pipeline_flow")
+    card.show(r)
+    assert len(sent) == 1 and {"head", "kpis", "body", "spec", "state"} <= sent[0]
+    assert card.widget.state == "" and 'data-k="drawn" data-v="1"' in card.widget.head
+    sent.clear()
+    card.show(r, result("pipeline_flow", r.period.previous()))  # the comparison arrives
+    assert sent == [{"head", "kpis"}]  # the numbers and the stamp, nothing else
+    sent.clear()
+    card.set_loading()
+    card.show(result("pipeline_flow", "month"))  # the same numbers again: no chart is sent
+    assert all("spec" not in s for s in sent)
+    assert len(wmod._instances) - len(before) <= 2  # and still no widget was made
+
+
+def test_the_page_writes_nothing_into_a_card(result, desk):
+    from deskkit.ui.card import Card, CardStyle
+
+    card = Card(widgets.get("nps"), CardStyle("en", desk.currency), chart_mode="vega")
+    card.show(result("nps"))
+    body, head = card.widget.body, card.widget.head
+    card.widget.set_state({"body": "<script>x()</script>", "head": "", "_esm": "evil"})
+    assert (card.widget.body, card.widget.head) == (body, head)
+    assert "evil" not in card.widget._esm

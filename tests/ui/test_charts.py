@@ -255,3 +255,66 @@ def test_svg_mode_renders_svg_on_the_server():
     view.on_click(lambda datum: None)  # accepted, never called: svg has no clicks
     view.show(None)
     assert view.widget.value == ""
+
+
+# Chart language ---------------------------------------------------------------------------------
+
+
+def _titles(node: object, out: list[str]) -> list[str]:
+    """Every axis, legend, tooltip and chart title of a spec (encodings and properties)."""
+    if isinstance(node, list):
+        for item in node:
+            _titles(item, out)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key == "title" and isinstance(value, str) and value:
+                out.append(value)
+            elif key != "datasets":
+                _titles(value, out)
+    return out
+
+
+def test_every_builtin_chart_speaks_russian(desk):
+    """Each built-in chart builder takes ``lang``; in Russian its axis, legend, tooltip and
+    chart titles are Russian."""
+    import inspect
+
+    from deskkit import widgets
+
+    alt.theme.enable(THEME)
+    for widget in [w for w in widgets.widgets() if w.builtin and w.chart]:
+        result = widget.compute(desk, widgets.Filters(period="year"))
+        en = _titles(widget.chart(result, currency=desk.currency).to_dict(), [])
+        ru = _titles(widget.chart(result, currency=desk.currency, lang="ru").to_dict(), [])
+        assert len(en) == len(ru) and en, widget.id
+        for text in ru:  # names (users, stages) may be Latin, but every title has Russian
+            assert re.search("[а-яё]", text.lower()), (widget.id, text)
+        assert ru != en, widget.id
+    from deskkit.charts import (
+        activity,
+        files,
+        goals,
+        nps,
+        payments,
+        sources,
+        tasks,
+        usage,
+        workload,
+    )
+
+    for module in (activity, files, goals, nps, payments, sources, tasks, usage, workload):
+        for name, fn in vars(module).items():
+            if name.endswith("_chart") and callable(fn):
+                assert "lang" in inspect.signature(fn).parameters, name
+    assert "lang" in inspect.signature(pipeline_flow_chart).parameters
+
+
+def test_pipeline_flow_tooltips_and_axis_in_russian(year, desk):
+    spec = pipeline_flow_chart(year, desk.currency, lang="ru").to_dict()
+    bars = next(layer for layer in spec["layer"] if "tooltip" in layer.get("encoding", {}))
+    tips = [t["title"] for t in bars["encoding"]["tooltip"]]
+    assert tips == ["Этап", "Сделки", "Бюджет", "Чистый приток", "Потерянные", "Конверсия"]
+    assert "Сделки на конец периода" in json.dumps(spec, ensure_ascii=False)
+    assert "Успешно" in chart_frame(year, desk.currency, "ru")["stage"].tolist()
+    english = pipeline_flow_chart(year, desk.currency).to_dict()
+    assert "Deals at the end of the period" in json.dumps(english)

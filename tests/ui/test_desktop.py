@@ -4,6 +4,7 @@ URL state, language and the events button."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 import threading
 import time
@@ -24,18 +25,14 @@ def hooks(html: str) -> dict[str, float]:
     return {k: float(v) for k, v in HOOK.findall(html)}
 
 
+TILE = re.compile(r'class="dk-kpi-value dk-kpi-([^" ]+)[^"]*"[^>]*>([^<]*)<')
+
+
 def kpis(card) -> dict[str, str]:
-    """KPI label class -> the value text shown."""
-    out = {}
-    for tile in card._kpis.children:
-        if tile.layout.display == "none":
-            continue  # an unused tile
-        button = tile.children[1]
-        key = next(
-            c for c in button._dom_classes if c.startswith("dk-kpi-") and c != "dk-kpi-value"
-        )
-        out[key.removeprefix("dk-kpi-")] = button.description
-    return out
+    """KPI label -> the value text the card's HTML shows (read from what the page gets)."""
+    shown = {k: html.unescape(v) for k, v in TILE.findall(card.widget.kpis)}
+    assert shown == card.kpi_texts()
+    return shown
 
 
 @pytest.fixture
@@ -60,7 +57,7 @@ def app(desk: Desk, layouts: LayoutStore, runner: Runner) -> Desktop:
 
 
 def flow_numbers(app: Desktop) -> dict[str, float]:
-    return hooks(app.cards["pipeline_flow"]._table.value)
+    return hooks(app.cards["pipeline_flow"].table_html)
 
 
 def assert_flow(app: Desktop, result) -> None:
@@ -79,10 +76,11 @@ def test_every_default_card_is_filled(app):
     for card_id, card in app.cards.items():
         assert card.error is None, (card_id, card.error)
         assert card.result is not None, card_id
-        assert "dk-busy" not in card.widget._dom_classes
-        # Every headline number found a tile (tiles are made up front, on the main thread).
+        assert not card.busy
         assert len(card.model.kpis(card.result, card.previous)) <= MAX_KPIS, card_id
         assert kpis(card), card_id
+        # The whole card is one widget: its HTML, its chart and one click handler.
+        assert 'data-k="drawn"' in card.widget.head, card_id
 
 
 def test_filters_change_every_card(app, desk):
@@ -117,21 +115,31 @@ def test_previous_period_comparison_arrives(app, desk):
     assert card.previous is not None
     prev = desk.pipeline_flow(desk.period("month").previous())
     assert card.previous.new == prev.new
-    assert 'data-k="delta-new_deals"' in card._kpis.children[0].children[2].value
+    assert 'data-k="delta-new_deals"' in card.widget.kpis
 
 
 def test_drill_down_from_a_number_and_a_chart_mark(app, desk):
     card = app.cards["pipeline_flow"]
     result = desk.pipeline_flow("month")
-    card._kpis.children[0].children[1].click()  # "New"
-    assert hooks(card._records.value)["rows"] == min(result.new, 201)
+    assert card.kpi_texts()["new_deals"] == f"{result.new:,}"
+    card.handle({"kind": "kpi", "i": 0})  # what a click on "New" sends
+    assert hooks(card.records_html)["rows"] == min(result.new, 201)
+    assert 'class="dk-records-box"' in card.widget.body
     sid = int(result.stages["stage_id"].iloc[0])
-    card._on_mark({"stage_id": sid, "kind": "open", "stage": "x"})
+    # A chart mark: the page's datum is cleaned to the spec's fields.
+    datum = {"stage_id": sid, "kind": "open", "stage": "x", "_vgsid_": 3, "deals_end": 9}
+    card.handle({"kind": "mark", "datum": datum})
     want = result.records("deals", sid)
-    assert hooks(card._records.value)["rows"] == min(len(want), 201)
-    assert card._drill_box.layout.display is None
-    card.close_drill()
-    assert card._drill_box.layout.display == "none"
+    assert hooks(card.records_html)["rows"] == min(len(want), 201)
+    assert card.drill_open
+    # The "Records…" menu: its entries are what the card offered, by index.
+    card.handle({"kind": "pick", "i": 1})
+    assert card.drill_open
+    # What the card did not offer is ignored.
+    for odd in ({"kind": "kpi", "i": 99}, {"kind": "pick", "i": -1}, {"kind": "exec"}, "x"):
+        card.handle(odd)
+    card.handle({"kind": "close"})
+    assert not card.drill_open and 'class="dk-records-box"' not in card.widget.body
 
 
 def test_a_failing_metric_is_shown_on_its_card_only(desk, layouts):
@@ -142,8 +150,10 @@ def test_a_failing_metric_is_shown_on_its_card_only(desk, layouts):
     try:
         app = Desktop(desk, layouts=layouts, cards=["broken_test", "nps"], chart_mode="svg")
         app.wait()
-        assert "the store went away" in app.cards["broken_test"]._error.value
-        assert app.cards["broken_test"]._body.layout.display == "none"
+        broken = app.cards["broken_test"]
+        assert "the store went away" in broken.error_html
+        assert "the store went away" in broken.widget.body
+        assert "dk-card-body" not in broken.widget.body  # no numbers under the error
         assert app.cards["nps"].error is None and app.cards["nps"].result is not None
     finally:
         registry.unregister("broken_test")
@@ -164,19 +174,20 @@ def test_a_slow_card_offers_refresh_while_the_others_fill(desk, layouts):
             desk, layouts=layouts, cards=["slow_test", "nps"], chart_mode="svg", slow_after=0.3
         )
         card = app.cards["slow_test"]
-        assert "dk-busy" in card.widget._dom_classes and "dk-spinner" in card._status.value
+        assert card.busy and "dk-spinner" in card.status_html
         deadline = time.monotonic() + 10
-        while "dk-slow" not in card.widget._dom_classes and time.monotonic() < deadline:
+        while not card.slow and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert "dk-slow" in card.widget._dom_classes
-        assert "dk-busy" in card.widget._dom_classes  # still computing: the result is not in
-        assert card._refresh.layout.display is None  # the Refresh button shows
+        assert card.slow
+        assert card.busy  # still computing: the result is not in
+        assert card.refresh_shown  # the Refresh button shows
+        assert re.search(r'class="dk-button dk-refresh" data-dk="refresh">', card.widget.head)
         assert app.cards["nps"].result is not None  # the other card did not wait
         release.set()
         app.wait()
         time.sleep(0.1)
-        assert card.result is not None and "dk-slow" not in card.widget._dom_classes
-        card._refresh.click()  # Refresh computes again, fresh
+        assert card.result is not None and not card.slow and not card.busy
+        card.handle({"kind": "refresh"})  # Refresh computes again, fresh
         app.wait()
         assert len(calls) == 2
     finally:
@@ -187,9 +198,10 @@ def test_a_slow_card_offers_refresh_while_the_others_fill(desk, layouts):
 def test_configure_mode_persists_per_user(desk, layouts, runner):
     app = Desktop(desk, layouts=layouts, cards=None, chart_mode="svg", runner=runner)
     app.set_configuring(True)
-    tools = app.cards["nps"]._tools.children
+    tools = app.cards["nps"].tools
     assert [b.description for b in tools] == ["↑", "↓", "✕"]
-    tools[2].click()  # remove NPS
+    assert 'class="dk-button dk-tool dk-remove"' in app.cards["nps"].widget.head
+    app.cards["nps"].handle({"kind": "tool", "i": 2})  # remove NPS
     assert "nps" not in app.order
     app.move_card("forecast", -3)
     app.add_card("nps")
@@ -247,8 +259,12 @@ def test_a_link_opens_its_view(app, desk):
 
 def test_language_switch(app):
     app.set_language("ru")
-    assert app.cards["pipeline_flow"]._title.value == "Анализ продаж"
-    assert re.search("[а-я]", app.cards["nps"]._rules.value)
+    assert app.cards["pipeline_flow"].title_html == "Анализ продаж"
+    assert '<div class="dk-title">Анализ продаж</div>' in app.cards["pipeline_flow"].widget.head
+    assert re.search("[а-я]", app.cards["nps"].rules_html)
+    app.wait()
+    # The chart speaks Russian too (svg mode: the server drew it).
+    assert "Сделки на конец периода" in app.cards["pipeline_flow"].widget.svg
     assert app.filters.controls["period"].label == "Месяц"
     assert "ru" in app.url.query
     app.set_language("en")

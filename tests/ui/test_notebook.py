@@ -40,10 +40,9 @@ def test_notebook_renders_the_desk_numbers(test_store, desk, monkeypatch):
             "import json\n"
             "app.wait()\n"
             "card = app.cards['pipeline_flow']\n"
-            "print(json.dumps({'kpis': {t.children[1]._dom_classes[1]: t.children[1].description\n"
-            "    for t in card._tiles if t.layout.display != 'none'},\n"
-            "    'html': card._title.value + card._table.value,\n"
-            "    'spec': card._chart.widget.spec is not None}))"
+            "print(json.dumps({'kpis': {'dk-kpi-' + k: v for k, v in card.kpi_texts().items()},\n"
+            "    'html': card.widget.head + card.table_html,\n"
+            "    'spec': card.widget.spec is not None}))"
         )
     )
     client = NotebookClient(
@@ -70,7 +69,5 @@ def test_notebook_renders_the_desk_numbers(test_store, desk, monkeypatch):
     assert shown_card["spec"]  # the chart slot holds a chart
     # The page's widgets made it into the saved state, charts included.
     state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
-    charts = [
-        m for m in state.values() if m["state"].get("_anywidget_id", "").endswith("VegaChart")
-    ]
-    assert charts
+    cards = [m for m in state.values() if m["state"].get("_anywidget_id", "").endswith("CardView")]
+    assert cards

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from deskkit.ui.cards import (
     activity,
+    custom,
     files,
     goals,
     nps,
@@ -29,6 +30,7 @@ __all__ = [
     "Kpi",
     "activity",
     "card_model",
+    "custom",
     "files",
     "goals",
     "nps",

@@ -191,4 +191,13 @@ CARD_LABELS: dict[str, dict[str, str]] = {
     "paid_budget": {"en": "Paid, budget", "ru": "Оплачено, бюджет"},
     "counter": {"en": "Counter", "ru": "Счётчик"},
     "stages": {"en": "Stages", "ru": "Этапы"},
+    # Custom widgets -----------------------------------------------------------------------
+    "custom_value": {"en": "Now", "ru": "Сейчас"},
+    "custom_change": {"en": "Change over the period", "ru": "Изменение за период"},
+    "custom_at_start": {"en": "At period start", "ru": "На начало периода"},
+    "custom_split_value": {"en": "Value", "ru": "Значение"},
+    "custom_records_now": {"en": "Records now", "ru": "Записи сейчас"},
+    "custom_records_start": {"en": "Records at period start", "ru": "Записи на начало периода"},
+    "custom_entered": {"en": "Entered during the period", "ru": "Вошли за период"},
+    "custom_left": {"en": "Left during the period", "ru": "Вышли за период"},
 }

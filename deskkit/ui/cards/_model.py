@@ -119,7 +119,25 @@ def _generic(widget_id: str) -> CardModel:
 
 
 def card_model(widget_id: str) -> CardModel:
-    """The model of a widget's card (a generic one for widgets without their own)."""
+    """The model of a widget's card: its own, else its family's (a registered widget whose
+    ``family`` is ``"custom"`` gets the custom-widget card), else a generic one."""
     from deskkit.ui import cards  # noqa: F401  (registers the built-in families)
 
-    return CARD_MODELS.get(widget_id) or _generic(widget_id)
+    known = CARD_MODELS.get(widget_id)
+    if known is not None:
+        return known
+    from deskkit import widgets as registry
+
+    try:
+        family = registry.get(widget_id).family
+    except KeyError:
+        family = None
+    if family == "custom":
+        from deskkit.ui.cards.custom import model_for
+
+        return model_for(widget_id)
+    if family is not None and family in CARD_MODELS:
+        from dataclasses import replace
+
+        return replace(CARD_MODELS[family], widget_id=widget_id)
+    return _generic(widget_id)
