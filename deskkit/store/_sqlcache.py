@@ -44,6 +44,9 @@ class CompileCache:
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        #: Template a shape the first time it is seen (a long-lived desktop, whose queries
+        #: recur by nature) instead of the second (ad-hoc analysis, where most do not).
+        self.eager = False
 
     def install(self, backend: Any) -> None:
         """Route ``backend.compile`` (a store's backend or one thread's cursor) through the
@@ -107,7 +110,7 @@ class CompileCache:
             return _substitute(template, sentinels, real)
         self.misses += 1
         actual = compile(expr, limit=limit)
-        if entry is _ONCE:  # the second sighting: template the shape
+        if entry is _ONCE or self.eager:  # the second sighting (or the first, if eager)
             template = compile(shape.to_expr(), limit=limit)
             sentinels = tuple(self._literal_sql(compile, sentinels_of[lit]) for lit in literals)
             real = [self._literal_sql(compile, lit) for lit in literals]

@@ -21,6 +21,7 @@ import importlib
 import inspect
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -329,6 +330,33 @@ def _call_chart(build: Callable[..., Any], result: Any, style: CardStyle) -> Any
     return build(result, currency=style.currency)
 
 
+#: Chart specs by (builder, result, currency, language): built on the worker thread that
+#: computed the result (:func:`chart_spec` called by the desktop) so that the kernel's main
+#: thread, which also answers the page, only sends them. Holds the results it was built for.
+_SPECS: OrderedDict[tuple[int, int, str, str], tuple[Any, Any]] = OrderedDict()
+_SPECS_LOCK = threading.Lock()
+_SPECS_SIZE = 128
+
+
+def chart_spec(build: Callable[..., Any], result: Any, style: CardStyle) -> dict[str, Any] | None:
+    """The Vega-Lite spec of ``build(result)`` in ``style``'s language and currency (None: no
+    chart), built once per result. Not validated against the schema here (the builders' tests
+    do that): validating took about a third of a card's drawing time."""
+    key = (id(build), id(result), style.currency, style.lang)
+    with _SPECS_LOCK:
+        hit = _SPECS.get(key)
+        if hit is not None and hit[0] is result:  # the id may be a dead result's
+            _SPECS.move_to_end(key)
+            return hit[1]
+    chart = _call_chart(build, result, style)
+    spec = None if chart is None else chart.to_dict(validate=False)
+    with _SPECS_LOCK:
+        _SPECS[key] = (result, spec)
+        while len(_SPECS) > _SPECS_SIZE:
+            _SPECS.popitem(last=False)
+    return spec
+
+
 def _button(kind: str, text: str, cls: str, *, i: int | None = None, hidden: bool = False) -> str:
     index = "" if i is None else f' data-i="{i}"'
     return (
@@ -458,13 +486,8 @@ class Card:
             self.widget.kpis = self._kpis_html if self.error is None else ""
             self.widget.body = self._body()
 
-    def _show_chart(self, chart: Any) -> None:
-        """Send the chart's spec only when it changed: an unchanged chart is not redrawn.
-
-        The spec is not validated against the Vega-Lite schema here (the builders' tests do
-        that): validating took about a third of the time a card spent on the kernel's main
-        thread."""
-        spec = None if chart is None else chart.to_dict(validate=False)
+    def _show_chart(self, spec: dict[str, Any] | None) -> None:
+        """Send the chart's spec only when it changed: an unchanged chart is not redrawn."""
         if spec == self._spec_dict:
             return
         self._spec_dict = spec
@@ -570,8 +593,8 @@ class Card:
                 self._choices = model.choices(result, style.lang)
                 if self._drill_key is not None:
                     self._drill(self._drill_key[0], **self._drill_key[1])
-                chart = _call_chart(self.spec.chart, result, style) if self.spec.chart else None
-                self._show_chart(chart)
+                build = self.spec.chart
+                self._show_chart(chart_spec(build, result, style) if build else None)
             self._drawn += 1  # the stamp goes out with what it counts
             if same and previous is not None:
                 self.widget.head = self._head()

@@ -25,7 +25,7 @@ import ipywidgets as w
 
 from deskkit import widgets as registry
 from deskkit.ui import i18n
-from deskkit.ui.card import CARD_CSS, Card, CardStyle, frame_html
+from deskkit.ui.card import CARD_CSS, Card, CardStyle, chart_spec, frame_html
 from deskkit.ui.filter_bar import FilterBar, FilterState
 from deskkit.ui.layout import LayoutStore
 from deskkit.ui.runner import Runner, pinned
@@ -194,8 +194,12 @@ class Desktop:
         self.widget = w.VBox(parts).add_class("dk-desktop")
         self._set_cards(self.order, save=False)
         self._relabel()
+        if store.compile_cache is not None:
+            store.compile_cache.eager = True  # a desktop asks the same queries all day
         if compute:
             self.refresh()
+        else:
+            self._warm()
 
     # Who is looking --------------------------------------------------------------------------
 
@@ -324,6 +328,19 @@ class Desktop:
             self._compute(card_id)
         self._update_events_badge()
 
+    def _warm(self) -> None:
+        """Compute the default view in the background without drawing it (a preheated kernel,
+        before the request): if the request asks for that view at the same "now", its cards
+        are filled from the runner's cache at once; otherwise the engine, the compiled SQL
+        and the chart modules are warm."""
+        filters = _filters(self.state)
+        for card_id in self.order:
+            spec = self.cards[card_id].spec
+            self.runner.submit(spec, self._now, filters)
+            if self.cards[card_id].model.compare_previous and spec.follows_period:
+                prev = self._now.period(self.state.period).previous()
+                self.runner.submit(spec, self._now, replace(filters, period=prev))
+
     def _subtitles(self) -> None:
         """Each card says what its numbers cover: the period (or "now") and whose."""
         lang = self.lang
@@ -370,11 +387,21 @@ class Desktop:
                 finally:
                     drawn.set()
 
+            if spec.chart is not None:  # on the worker: the main thread only sends it
+                future.add_done_callback(lambda f: self._prepare_chart(spec, f))
             future.add_done_callback(lambda f: self._on_main(deliver, f))
         if previous is not None and not previous.done():
             previous.add_done_callback(
                 lambda p: future.done() and self._on_main(self._deliver, card_id, gen, future, p)
             )
+
+    def _prepare_chart(self, spec: registry.Widget, future: Future[Any]) -> None:
+        """Build a finished result's chart spec where it was computed (see :func:`chart_spec`);
+        a failure here is left for the card to show when it draws."""
+        if future.cancelled() or future.exception() is not None or spec.chart is None:
+            return
+        with contextlib.suppress(Exception):
+            chart_spec(spec.chart, future.result(), self.style)
 
     def _current(self, card_id: str, gen: int) -> bool:
         return self._generation.get(card_id) == gen and card_id in self.cards

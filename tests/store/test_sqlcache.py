@@ -124,3 +124,14 @@ def test_tables_of_other_cursors_share_the_cache(test_store):
     with ThreadPoolExecutor(1) as pool:
         pool.submit(w.compute, desk, widgets.Filters(period="week")).result()
     assert cache.hits > hits
+
+
+def test_an_eager_cache_templates_a_shape_at_first_sight(test_store):
+    desk = deskkit.open(test_store.path, now=test_store.now)
+    cache = desk.store.compile_cache
+    cache.eager = True
+    w = widgets.get("lead_sources")
+    w.compute(desk, widgets.Filters(period="month"))
+    assert cache.hits == 0
+    w.compute(desk, widgets.Filters(period="week"))
+    assert cache.hits > 0

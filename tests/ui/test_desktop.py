@@ -313,3 +313,38 @@ def test_runner_shares_and_pins(desk):
 def test_render_is_a_pure_call_of_the_desk(desk):
     got = render(desk, FilterState("year"))
     assert got.new == desk.pipeline_flow("year").new
+
+
+def test_a_preheated_desktop_computes_the_default_view_before_the_request(desk, layouts):
+    """compute=False (Voilà's preheated kernel) draws nothing but computes the default view,
+    so a request for that view at the same "now" is filled from the cache: start() computes
+    nothing new."""
+    runner = Runner()
+    try:
+        app = Desktop(desk, layouts=layouts, chart_mode="svg", runner=runner, compute=False)
+        assert all(card.result is None for card in app.cards.values())
+        warmed = dict(runner._cache)
+        assert len(warmed) >= len(app.order)
+        for future in warmed.values():
+            future.result(timeout=120)
+        app.start(environ={})
+        assert dict(runner._cache) == warmed  # every card's result came from the warm-up
+        for card_id, card in app.cards.items():  # and was drawn at once, from the cache
+            assert card.result is not None and not card.busy, card_id
+        assert desk.store.compile_cache.eager
+    finally:
+        runner.close()
+
+
+def test_chart_specs_are_built_once_per_result_and_language(app):
+    from deskkit.ui.card import CardStyle, chart_spec
+
+    card = app.cards["lead_sources"]
+    build, result = card.spec.chart, card.result
+    en = CardStyle(lang="en", currency=app.desk.currency)
+    ru = CardStyle(lang="ru", currency=app.desk.currency)
+    first = chart_spec(build, result, en)
+    assert chart_spec(build, result, en) is first  # the desktop built it on the worker
+    assert card._spec_dict == first
+    other = chart_spec(build, result, ru)
+    assert other is not first and other != first
