@@ -45,6 +45,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--deals", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--query",
+        default="",
+        help="open the page with this query string, e.g. period=quarter: a view the preheated "
+        "kernel did not compute in advance",
+    )
     args = parser.parse_args()
 
     from conftest import CHROMIUM, CHROMIUM_ARGS, _serve
@@ -94,7 +100,7 @@ def main() -> None:
                 page.on("websocket", on_ws)
                 page.on("response", on_response)
                 start = time.monotonic()
-                page.goto(voila.url, timeout=300_000)
+                page.goto(voila.url + (f"?{args.query}" if args.query else ""), timeout=300_000)
                 page.wait_for_function(FILLED, arg=len(default), timeout=300_000, polling=50)
                 loads.append(time.monotonic() - start)
                 page_bytes.append(received[0])

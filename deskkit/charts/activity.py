@@ -108,7 +108,7 @@ def activity_chart(result: Activity, currency: str = "", lang: str = "en") -> al
     ends = (
         alt.Chart(totals)
         .mark_text(align="left", dx=4, style="dk-value")
-        .encode(y=y, x="total:Q", text="label:N")
+        .encode(y=y, x=alt.X("total:Q"), text=alt.Text("label:N"))
     )
     return alt.layer(bars, ends).properties(width=_WIDTH, height=_height(len(users)))
 
@@ -125,7 +125,9 @@ def events_chart(result: Events, currency: str = "", lang: str = "en") -> alt.La
         ],
     )
     bars = base.mark_bar(color=PALETTE["open"]).encode(x=alt.X("count:Q", title=tr("Events", lang)))
-    text = base.mark_text(align="left", dx=4, style="dk-value").encode(x="count:Q", text="label:N")
+    text = base.mark_text(align="left", dx=4, style="dk-value").encode(
+        x=alt.X("count:Q"), text=alt.Text("label:N")
+    )
     return alt.layer(bars, text).properties(width=_WIDTH, height=_height(len(frame)))
 
 
@@ -156,7 +158,7 @@ def messages_chart(result: Messages, currency: str = "", lang: str = "en") -> al
     )
     bars = base.mark_bar().encode(x=alt.X("messages:Q", title=tr("Messages", lang)), color=colour)
     text = base.mark_text(align="left", dx=4, style="dk-value").encode(
-        x="messages:Q", text="label:N"
+        x=alt.X("messages:Q"), text=alt.Text("label:N")
     )
     return alt.layer(bars, text).properties(width=_WIDTH, height=2 * _height(len(ch)))
 
@@ -192,8 +194,8 @@ def response_time_chart(
     )
     x = alt.X("median_min:Q", title=tr("Median reply time, minutes (tick: mean)", lang))
     bars = base.mark_bar(color=PALETTE["open"]).encode(x=x)
-    ticks = base.mark_tick(color=PALETTE["lost"], thickness=2).encode(x="mean_min:Q")
+    ticks = base.mark_tick(color=PALETTE["lost"], thickness=2).encode(x=alt.X("mean_min:Q"))
     text = base.mark_text(align="left", dx=4, style="dk-value").encode(
-        x="median_min:Q", text="label:N"
+        x=alt.X("median_min:Q"), text=alt.Text("label:N")
     )
     return alt.layer(bars, ticks, text).properties(width=_WIDTH, height=_height(len(frame)))

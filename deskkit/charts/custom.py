@@ -97,8 +97,10 @@ def custom_chart(
             title=titles.get(measure, measure),
             scale=alt.Scale(domain=[0, top], nice=False),
         ),
-        color=alt.value(PALETTE["open"]),
+        color=alt.ColorValue(PALETTE["open"]),
     )
-    labels = base.mark_text(align="left", dx=4, style="dk-value").encode(x="value:Q", text="text:N")
+    labels = base.mark_text(align="left", dx=4, style="dk-value").encode(
+        x=alt.X("value:Q"), text=alt.Text("text:N")
+    )
     height = max(_ROW_HEIGHT * max(len(frame), 1), 60)
     return (bars + labels).properties(width=_WIDTH, height=height)

@@ -27,7 +27,7 @@ def _bars(frame: pd.DataFrame, y: str, y_title: str, x_title: str) -> alt.LayerC
         tooltip=[alt.Tooltip(f"{y}:N", title=y_title), alt.Tooltip("n:Q", title=x_title)],
     )
     bars = base.mark_bar()
-    labels = base.mark_text(align="left", dx=4).encode(text="n:Q")
+    labels = base.mark_text(align="left", dx=4).encode(text=alt.Text("n:Q"))
     height = max(_ROW_HEIGHT * max(len(frame), 1), 40)
     return (bars + labels).properties(width=_WIDTH, height=height)
 

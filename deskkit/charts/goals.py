@@ -90,14 +90,14 @@ def goals_chart(result: Goals, currency: str = "", lang: str = "en") -> alt.Laye
     bars = base.mark_bar().encode(
         x=x, color=alt.Color("kind:N", scale=alt.Scale(domain=["open", "won"]), legend=None)
     )
-    previous = base.mark_tick(thickness=2, style="dk-note").encode(x="previous_share:Q")
+    previous = base.mark_tick(thickness=2, style="dk-note").encode(x=alt.X("previous_share:Q"))
     labels = base.mark_text(align="left", dx=4, style="dk-value").encode(
-        x=alt.X("share:Q"), text="label:N"
+        x=alt.X("share:Q"), text=alt.Text("label:N")
     )
     target = (
         alt.Chart(pd.DataFrame({"share": [1.0]}))
         .mark_rule(strokeDash=[4, 3], style="dk-note")
-        .encode(x="share:Q")
+        .encode(x=alt.X("share:Q"))
     )
     return alt.layer(bars, previous, labels, target).properties(
         width=_WIDTH, height=_ROW_HEIGHT * max(len(frame), 1)

@@ -93,7 +93,7 @@ def nps_chart(result: Nps, currency: str = "", lang: str = "en") -> alt.LayerCha
     )
     score = (
         base.mark_text(align="right", style="dk-value", fontWeight="bold")
-        .encode(x=alt.datum(1.3), text="score:N")
+        .encode(x=alt.XDatum(1.3), text=alt.Text("score:N"))
         .transform_filter("datum.order == 0")
     )
     return alt.layer(bars, counts, score).properties(width=_WIDTH, height=70)

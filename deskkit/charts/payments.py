@@ -60,5 +60,7 @@ def payment_counters_chart(
     bars = base.mark_bar().encode(
         x=x, color=alt.Color("kind:N", scale=alt.Scale(domain=["open", "won"]), legend=None)
     )
-    labels = base.mark_text(align="left", dx=4, style="dk-value").encode(x=x, text="label:N")
+    labels = base.mark_text(align="left", dx=4, style="dk-value").encode(
+        x=x, text=alt.Text("label:N")
+    )
     return alt.layer(bars, labels).properties(width=_WIDTH, height=_ROW_HEIGHT * max(len(frame), 1))

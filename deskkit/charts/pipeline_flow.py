@@ -84,8 +84,12 @@ def pipeline_flow_chart(
     bars = base.mark_bar().encode(
         x=x, color=alt.Color("kind:N", scale=alt.Scale(domain=["open", "won"]), legend=None)
     )
-    labels = base.mark_text(align="left", dx=4, style="dk-value").encode(x=x, text="label:N")
-    net = base.mark_text(align="right", style="dk-note").encode(x=alt.datum(top), text="net_text:N")
+    labels = base.mark_text(align="left", dx=4, style="dk-value").encode(
+        x=x, text=alt.Text("label:N")
+    )
+    net = base.mark_text(align="right", style="dk-note").encode(
+        x=alt.XDatum(top), text=alt.Text("net_text:N")
+    )
     return alt.layer(bars, labels, net).properties(
         width=_WIDTH, height=_ROW_HEIGHT * max(len(frame), 1)
     )

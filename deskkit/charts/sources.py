@@ -94,7 +94,7 @@ def lead_sources_chart(result: LeadSources, currency: str = "", lang: str = "en"
         .transform_calculate(kind="'won'")
     )
     labels = base.mark_text(align="left", dx=4, style="dk-value").encode(
-        x=alt.X("deals:Q", scale=scale), text="label:N"
+        x=alt.X("deals:Q", scale=scale), text=alt.Text("label:N")
     )
     return alt.layer(deals, won, labels).properties(
         width=_WIDTH, height=_ROW_HEIGHT * max(len(frame), 1)

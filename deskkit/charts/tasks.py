@@ -77,5 +77,7 @@ def overdue_tasks_chart(
         legend=None,
     )
     bars = base.mark_bar().encode(x=x, color=colour)
-    labels = base.mark_text(align="left", dx=3, style="dk-value").encode(x=x, text="label:N")
+    labels = base.mark_text(align="left", dx=3, style="dk-value").encode(
+        x=x, text=alt.Text("label:N")
+    )
     return alt.layer(bars, labels).properties(width=_WIDTH, height=_ROW_HEIGHT * max(len(users), 1))

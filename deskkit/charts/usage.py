@@ -82,13 +82,17 @@ def system_usage_chart(result: SystemUsage, currency: str = "", lang: str = "en"
         .encode(x=x, color=alt.Color("kind:N", scale=alt.Scale(domain=["open"]), legend=None))
         .transform_calculate(kind="'open'")
     )
-    labels = base.mark_text(align="left", dx=4, style="dk-value").encode(x=x, text="hours_text:N")
+    labels = base.mark_text(align="left", dx=4, style="dk-value").encode(
+        x=x, text=alt.Text("hours_text:N")
+    )
     # Up is good news, down is bad: the change is coloured by its direction.
     trend = alt.Scale(
         domain=["won", "lost", "muted"], range=[PALETTE["won"], PALETTE["lost"], PALETTE["muted"]]
     )
     change = base.mark_text(align="right", style="dk-value").encode(
-        x=alt.datum(top), text="change:N", color=alt.Color("trend:N", scale=trend, legend=None)
+        x=alt.XDatum(top),
+        text=alt.Text("change:N"),
+        color=alt.Color("trend:N", scale=trend, legend=None),
     )
     chart = alt.layer(bars, labels, change).resolve_scale(color="independent")
     return chart.properties(width=_WIDTH, height=_ROW_HEIGHT * max(len(frame), 1))

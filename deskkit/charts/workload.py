@@ -77,7 +77,7 @@ def deals_by_manager_chart(
         color=alt.Color("cap_kind:N", scale=alt.Scale(domain=_KINDS), legend=None),
     )
     labels = base.mark_text(align="left", dx=4, style="dk-value").encode(
-        x=alt.X("max_x:Q", scale=alt.Scale(domain=[0, top], nice=False)), text="label:N"
+        x=alt.X("max_x:Q", scale=alt.Scale(domain=[0, top], nice=False)), text=alt.Text("label:N")
     )
     labels = labels.transform_calculate(max_x="max(datum.deals, datum.capacity)")
     title = tr(
@@ -127,7 +127,7 @@ def deals_without_tasks_chart(
     )
     part = base.mark_bar().encode(x=_x("without_tasks:Q", "", top), color=_COLOR)
     labels = base.mark_text(align="left", dx=4, style="dk-value").encode(
-        x=_x("open_deals:Q", "", top), text="label:N"
+        x=_x("open_deals:Q", "", top), text=alt.Text("label:N")
     )
     title = tr(
         "{without} of {open} open deals without tasks · {budget}",
@@ -191,7 +191,7 @@ def forecast_chart(result: Forecast, currency: str = "", lang: str = "en") -> al
     )
     part = base.mark_bar().encode(x=_x("weighted:Q", "", top, ",.0f"), color=_COLOR)
     labels = base.mark_text(align="left", dx=4, style="dk-value").encode(
-        x=_x("budget:Q", "", top, ",.0f"), text="label:N"
+        x=_x("budget:Q", "", top, ",.0f"), text=alt.Text("label:N")
     )
     title = tr(
         "Forecast {weighted} of {budget} open ({deals} deals)",
@@ -233,8 +233,10 @@ def latest_deals_chart(result: LatestDeals, currency: str = "", lang: str = "en"
         return alt.XDatum(pos, scale=scale, axis=None)
 
     layers = [
-        base.mark_text(align="left", style=style).encode(x=at(pos), text=f"{col}:N")
+        base.mark_text(align="left", style=style).encode(x=at(pos), text=alt.Text(f"{col}:N"))
         for col, pos, style in columns
     ]
-    layers.append(base.mark_text(align="right", style="dk-value").encode(x=at(600), text="price:N"))
+    layers.append(
+        base.mark_text(align="right", style="dk-value").encode(x=at(600), text=alt.Text("price:N"))
+    )
     return alt.layer(*layers).properties(width=600, height=_height(frame))

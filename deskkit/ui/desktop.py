@@ -324,7 +324,13 @@ class Desktop:
         self._now = pinned(self.desk, now)
         self.url.query = to_query(ViewState(self.state, self.lang))
         self._relabel()
-        for card_id in list(self.order):
+        order = list(self.order)
+        # Every card's own numbers are queued before any previous-period comparison (the pool
+        # runs in order): a card is up to date as soon as its own result is drawn.
+        filters = _filters(self.state)
+        for card_id in order:
+            self.runner.submit(self.cards[card_id].spec, self._now, filters)
+        for card_id in order:
             self._compute(card_id)
         self._update_events_badge()
 
@@ -335,11 +341,12 @@ class Desktop:
         and the chart modules are warm."""
         filters = _filters(self.state)
         for card_id in self.order:
+            self.runner.submit(self.cards[card_id].spec, self._now, filters)
+        prev = replace(filters, period=self._now.period(self.state.period).previous())
+        for card_id in self.order:
             spec = self.cards[card_id].spec
-            self.runner.submit(spec, self._now, filters)
             if self.cards[card_id].model.compare_previous and spec.follows_period:
-                prev = self._now.period(self.state.period).previous()
-                self.runner.submit(spec, self._now, replace(filters, period=prev))
+                self.runner.submit(spec, self._now, prev)
 
     def _subtitles(self) -> None:
         """Each card says what its numbers cover: the period (or "now") and whose."""
