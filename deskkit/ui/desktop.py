@@ -341,7 +341,10 @@ class Desktop:
         and the chart modules are warm."""
         filters = _filters(self.state)
         for card_id in self.order:
-            self.runner.submit(self.cards[card_id].spec, self._now, filters)
+            spec = self.cards[card_id].spec
+            future = self.runner.submit(spec, self._now, filters)
+            if spec.chart is not None:  # the chart spec too, so that start() only sends it
+                future.add_done_callback(lambda f, spec=spec: self._prepare_chart(spec, f))
         prev = replace(filters, period=self._now.period(self.state.period).previous())
         for card_id in self.order:
             spec = self.cards[card_id].spec
