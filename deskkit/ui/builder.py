@@ -19,41 +19,20 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 import pandas as pd
 
+from deskkit.custom import ENTITIES, SPLIT_TYPES
 from deskkit.ui import i18n
 
 if TYPE_CHECKING:
     from deskkit.desk import Desk
     from deskkit.widgets import Filters
 
-__all__ = ["BUILDER_CSS", "ENTITIES", "ConditionRow", "CustomWidgetBuilder", "slug"]
+__all__ = ["BUILDER_CSS", "ConditionRow", "CustomWidgetBuilder", "slug"]
 
-ENTITIES = ("deals", "contacts", "companies", "customers", "tasks", "events")
-OPS = (
-    "eq",
-    "ne",
-    "in",
-    "not_in",
-    "gt",
-    "ge",
-    "lt",
-    "le",
-    "between",
-    "contains",
-    "is_set",
-    "is_not_set",
-    "is",
-    "in_period",
-    "before_period",
-    "last_days",
-    "overdue",
-)
 #: Operators that take no value.
 _NO_VALUE = {"is_set", "is_not_set", "in_period", "before_period", "overdue"}
 _NUMERIC = {"numeric", "number", "int", "integer", "float", "money", "price", "decimal"}
 _DATES = {"date", "deadline", "datetime", "date_time", "birthday", "timestamp"}
 _BOOLS = {"checkbox", "bool", "boolean"}
-#: Field types a split display can use (deskkit.custom's list when it offers one).
-_SPLITTABLE = ("select", "multiselect", "radiobutton", "user", "department", "stage", "choice")
 _SIZES = ("small", "medium", "large")
 
 BUILDER_CSS = """
@@ -252,12 +231,6 @@ class ConditionRow:
         return Condition(self.field.value, self.op.value, self.value())
 
 
-def _split_types() -> tuple[str, ...]:
-    import deskkit.custom as custom
-
-    return tuple(getattr(custom, "SPLIT_TYPES", _SPLITTABLE))
-
-
 def _numbers(parts: tuple[Any, ...]) -> tuple[Any, ...]:
     """Typed-in numbers as numbers (what is not one stays text, for validation to name)."""
     out = []
@@ -422,7 +395,7 @@ class CustomWidgetBuilder(w.VBox):
             for r in frame.itertuples(index=False)
             if _kind(r.type) == "number"
         ]
-        splittable = _split_types()
+        splittable = SPLIT_TYPES
         splits = [
             (str(r.label), str(r.field))
             for r in frame.itertuples(index=False)

@@ -182,16 +182,16 @@ def browser() -> Iterator[object]:
             b.close()
 
 
-@pytest.fixture
-def offline_page(browser, voila_server: VoilaServer) -> Iterator[object]:
-    """A page that can reach the Voilà server only: every other request is aborted and noted."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+@contextlib.contextmanager
+def offline(browser, server: VoilaServer, *, height: int = 900) -> Iterator[object]:
+    """A page that can reach ``server`` only: every other request is aborted and noted."""
+    context = browser.new_context(viewport={"width": 1280, "height": height})
 
     def route(r) -> None:
-        if r.request.url.startswith(voila_server.url):
+        if r.request.url.startswith(server.url):
             r.continue_()
         else:
-            voila_server.blocked.append(r.request.url)
+            server.blocked.append(r.request.url)
             r.abort()
 
     context.route("**/*", route)
@@ -201,3 +201,16 @@ def offline_page(browser, voila_server: VoilaServer) -> Iterator[object]:
         yield page
     finally:
         context.close()
+
+
+@pytest.fixture
+def offline_page(browser, voila_server: VoilaServer) -> Iterator[object]:
+    with offline(browser, voila_server) as page:
+        yield page
+
+
+@pytest.fixture
+def builder_page(browser, builder_voila_server: VoilaServer) -> Iterator[object]:
+    """An offline page on the custom-widget builder's server (a taller window)."""
+    with offline(browser, builder_voila_server, height=1000) as page:
+        yield page

@@ -58,28 +58,8 @@ def main_pipeline(desk) -> int:
     return int(pipes.loc[pipes["is_main"].astype(bool), "pipeline_id"].iloc[0])
 
 
-@pytest.fixture
-def page(browser, builder_voila_server):
-    server = builder_voila_server
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-
-    def route(r) -> None:
-        if r.request.url.startswith(server.url):
-            r.continue_()
-        else:
-            server.blocked.append(r.request.url)
-            r.abort()
-
-    context.route("**/*", route)
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    try:
-        yield page
-    finally:
-        context.close()
-
-
-def test_build_preview_save_and_reload(page, builder_voila_server, desk):
+def test_build_preview_save_and_reload(builder_page, builder_voila_server, desk):
+    page = builder_page
     server = builder_voila_server
     want = custom.preview(
         desk,
