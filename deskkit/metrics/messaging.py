@@ -185,8 +185,9 @@ def messages(ctx: Context) -> Messages:
 
 
 def _exchanges(ctx: Context, since: _dt.datetime, detail: bool = False) -> ir.Table:
-    """The talks active since ``since`` (up to now), cut into exchanges: a run of incoming
-    messages with the first outgoing message after it. One row per exchange: ``run_at`` (its
+    """The talks active from ``since`` to the period's end (all their messages up to now), cut
+    into exchanges: a run of incoming messages with the first outgoing message after it. One
+    row per exchange: ``run_at`` (its
     first incoming message; NULL between two outgoing ones), ``replied_at`` and the replying
     ``user_id`` (NULL while unanswered), the run's ``entity_type`` and ``entity_id``;
     ``detail`` adds the run's ``channel`` and the reply's ``reply_entity_type``,
@@ -197,8 +198,11 @@ def _exchanges(ctx: Context, since: _dt.datetime, detail: bool = False) -> ir.Ta
     m = m.anti_join(gone, deal_ref(m) == gone.deal_id)
     # Built from the same rows, the small set of active talks is the join's build side: DuckDB
     # then prunes the scan to their id range (talk ids grow with time). Other talks' rows would
-    # not change any number: each talk is numbered on its own.
-    active = m.filter(m.created_at >= since).select("talk_id").distinct()
+    # not change any number: each talk is numbered on its own. A talk silent from ``since`` to
+    # the period's end has no reply and no run counted, whatever it did later (for a past
+    # period, bounding this keeps months of later talks out of the window).
+    recent = m.filter(m.created_at >= since, m.created_at < ctx.t1)
+    active = recent.select("talk_id").distinct()
     m = m.semi_join(active, "talk_id")
     # A robot's auto-reply does not stop the clock: the client is still waiting for a person.
     # Robots' messages, like any message neither in nor out, join no exchange (out is NULL).
