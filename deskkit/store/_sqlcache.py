@@ -44,6 +44,7 @@ class CompileCache:
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self.errors = 0
         #: Template a shape the first time it is seen (a long-lived desktop, whose queries
         #: recur by nature) instead of the second (ad-hoc analysis, where most do not).
         self.eager = False
@@ -67,7 +68,13 @@ class CompileCache:
         def cached(expr: Any, /, *, limit: Any = None, params: Any = None, **kw: Any) -> str:
             if params or kw:
                 return compile(expr, limit=limit, params=params, **kw)
-            return self._get(compile, expr, limit)
+            try:
+                return self._get(compile, expr, limit)
+            except Exception:
+                # The cache must never be why a query fails: an expression it cannot take
+                # apart is compiled as usual (which raises the query's own error, if any).
+                self.errors += 1
+                return compile(expr, limit=limit)
 
         return cached
 
