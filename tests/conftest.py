@@ -1,4 +1,5 @@
-"""Shared fixtures: the tiny-account builder (tests/accounts.py) and one small demo store."""
+"""Shared fixtures: the tiny-account builder (tests/accounts.py), one small demo store, and a
+desk on it that records the size of every query result (the "no whole table" guard)."""
 
 from __future__ import annotations
 
@@ -36,3 +37,19 @@ def desk(test_store: StoreInfo):
     import deskkit
 
     return deskkit.open(test_store.path, now=test_store.now)
+
+
+@pytest.fixture
+def counted(desk, monkeypatch):
+    """The demo desk, with every query's result size recorded."""
+    backend = desk.store.backend
+    sizes: list[int] = []
+    original = backend.execute
+
+    def execute(expr, *args, **kwargs):
+        result = original(expr, *args, **kwargs)
+        sizes.append(len(result) if hasattr(result, "__len__") else 1)
+        return result
+
+    monkeypatch.setattr(backend, "execute", execute)
+    return desk, sizes

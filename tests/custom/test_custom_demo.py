@@ -25,21 +25,6 @@ ONE_PER_ENTITY = [
 ]
 
 
-@pytest.fixture
-def counted(desk, monkeypatch):
-    backend = desk.store.backend
-    sizes: list[int] = []
-    original = backend.execute
-
-    def execute(expr, *args, **kwargs):
-        result = original(expr, *args, **kwargs)
-        sizes.append(len(result) if hasattr(result, "__len__") else 1)
-        return result
-
-    monkeypatch.setattr(backend, "execute", execute)
-    return desk, sizes
-
-
 @pytest.mark.parametrize("definition", ONE_PER_ENTITY, ids=lambda w: w.entity)
 def test_each_entity_on_the_demo(counted, definition):
     desk, sizes = counted

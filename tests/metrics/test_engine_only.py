@@ -18,22 +18,6 @@ METRICS = Path(__file__).resolve().parents[2] / "deskkit" / "metrics"
 MAX_ROWS = 500
 
 
-@pytest.fixture
-def counted(desk, monkeypatch):
-    """The demo desk, with every query's result size recorded."""
-    backend = desk.store.backend
-    sizes: list[int] = []
-    original = backend.execute
-
-    def execute(expr, *args, **kwargs):
-        result = original(expr, *args, **kwargs)
-        sizes.append(len(result) if hasattr(result, "__len__") else 1)
-        return result
-
-    monkeypatch.setattr(backend, "execute", execute)
-    return desk, sizes
-
-
 @pytest.mark.parametrize("widget", widgets.widgets(), ids=lambda w: w.id)
 def test_widget_queries_return_few_rows(counted, widget):
     desk, sizes = counted
