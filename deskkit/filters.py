@@ -7,6 +7,7 @@ Ibis expressions with :func:`deal_owner_filter` and the period's UTC bounds.
 from __future__ import annotations
 
 import datetime as _dt
+import numbers
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal, get_args
 from zoneinfo import ZoneInfo
@@ -237,6 +238,8 @@ def _resolve(key: int | str, frame: pd.DataFrame, id_col: str, what: str) -> int
     """Find an id by id or (case-insensitive) name, or fail naming the choices."""
     if isinstance(key, bool):
         raise TypeError(f"{what} must be an id or a name, not {key!r}")
+    if isinstance(key, numbers.Integral):  # an id read from a DataFrame is a numpy integer
+        key = int(key)
     if isinstance(key, int) or (isinstance(key, str) and key.strip().isdigit()):
         wanted = int(key)
         if (frame[id_col] == wanted).any():

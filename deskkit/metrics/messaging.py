@@ -185,25 +185,46 @@ def messages(ctx: Context) -> Messages:
 
 
 def _exchanges(ctx: Context, since: _dt.datetime, detail: bool = False) -> ir.Table:
-    """The talks active from ``since`` to the period's end (all their messages up to now), cut
-    into exchanges: a run of incoming messages with the first outgoing message after it. One
-    row per exchange: ``run_at`` (its
-    first incoming message; NULL between two outgoing ones), ``replied_at`` and the replying
-    ``user_id`` (NULL while unanswered), the run's ``entity_type`` and ``entity_id``;
-    ``detail`` adds the run's ``channel`` and the reply's ``reply_entity_type``,
-    ``reply_entity_id`` and ``reply_channel`` (for the records)."""
+    """The exchanges of the talks active from ``since`` to the period's end (see
+    :func:`_cut`). Where the store keeps derived tables, every talk's exchanges are cut once
+    and kept (a period change then filters them instead of sorting the messages again)."""
+    if not detail and ctx.store.keeps_derived:
+        kept = ctx.store.derived(("exchanges", _as_of(ctx)), lambda: _cut(ctx, None))
+        if kept is not None:
+            return kept
+    return _cut(ctx, since, detail)
+
+
+def _as_of(ctx: Context) -> _dt.datetime | None:
+    """The "now" the exchanges depend on: None when no message is that recent (the usual
+    case), so that every later "now" shares one cut."""
+    latest = ctx.store.memo(
+        ("latest message",), lambda: ctx.table("messages").created_at.max().execute()
+    )
+    return None if latest is None or pd.isna(latest) or latest < ctx.now else ctx.now
+
+
+def _cut(ctx: Context, since: _dt.datetime | None, detail: bool = False) -> ir.Table:
+    """The talks active from ``since`` to the period's end (every talk if None), with all
+    their messages up to now, cut into exchanges: a run of incoming messages with the first
+    outgoing message after it. One row per exchange: ``run_at`` (its first incoming message;
+    NULL between two outgoing ones), ``replied_at`` and the replying ``user_id`` (NULL while
+    unanswered), the run's ``entity_type`` and ``entity_id``; ``detail`` adds the run's
+    ``channel`` and the reply's ``reply_entity_type``, ``reply_entity_id`` and
+    ``reply_channel`` (for the records). Each talk is cut on its own, so the talks left out
+    change no exchange of the others."""
     m = ctx.table("messages")
     m = m.filter(m.created_at < ctx.now)
     gone = _deleted(ctx)
     m = m.anti_join(gone, deal_ref(m) == gone.deal_id)
-    # Built from the same rows, the small set of active talks is the join's build side: DuckDB
-    # then prunes the scan to their id range (talk ids grow with time). Other talks' rows would
-    # not change any number: each talk is numbered on its own. A talk silent from ``since`` to
-    # the period's end has no reply and no run counted, whatever it did later (for a past
-    # period, bounding this keeps months of later talks out of the window).
-    recent = m.filter(m.created_at >= since, m.created_at < ctx.t1)
-    active = recent.select("talk_id").distinct()
-    m = m.semi_join(active, "talk_id")
+    if since is not None:
+        # Built from the same rows, the small set of active talks is the join's build side:
+        # DuckDB then prunes the scan to their id range (talk ids grow with time). A talk
+        # silent from ``since`` to the period's end has no reply and no run counted, whatever
+        # it did later (for a past period, bounding this keeps months of later talks out).
+        recent = m.filter(m.created_at >= since, m.created_at < ctx.t1)
+        active = recent.select("talk_id").distinct()
+        m = m.semi_join(active, "talk_id")
     # A robot's auto-reply does not stop the clock: the client is still waiting for a person.
     # Robots' messages, like any message neither in nor out, join no exchange (out is NULL).
     human = m.user_id.isnull() | (m.user_id != ROBOT)

@@ -26,6 +26,8 @@ __all__ = ["CompileCache"]
 _SENTINEL_YEAR = 1111
 #: Compiled shapes kept (a desktop uses about 40; custom widgets and drill-downs add more).
 _MAX_SHAPES = 512
+#: Interned shape nodes kept (a desktop's shapes share most of theirs: a few thousand).
+_MAX_INTERNED = 200_000
 _UNSEEN, _ONCE = object(), object()
 
 
@@ -41,6 +43,8 @@ class CompileCache:
         # shape -> (template SQL, sentinels' SQL), _ONCE (seen once) or None (not templatable)
         self._shapes: dict[Any, Any] = {}
         self._literals: dict[Any, str] = {}
+        # (node type, arguments with child nodes as numbers) -> number; see _key
+        self._interned: dict[tuple, int] = {}
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -90,26 +94,69 @@ class CompileCache:
             self._literals[key] = sql
         return sql
 
+    def _key(self, op: ops.Node, literals: dict[ops.Literal, int]) -> int:
+        """``op``'s shape (see :func:`_shape`) as a number, built without constructing any
+        Ibis node: reconstructing the graph cost more than the rest of a hit. Each node is
+        interned as (type, its arguments with child nodes as their numbers), so equal shapes
+        get equal numbers and no key is ever hashed deeper than one node. Fills ``literals``
+        with the temporal literals, numbered in the order met. Call with the lock held."""
+        interned = self._interned
+        memo: dict[ops.Node, int] = {}
+        refs: dict[Any, int] = {}
+
+        def of(obj: Any) -> Any:
+            if isinstance(obj, ops.Node):
+                got = memo.get(obj)
+                if got is None:
+                    got = memo[obj] = node_key(obj)
+                return got
+            if isinstance(obj, tuple | list):
+                return tuple(of(o) for o in obj)
+            if isinstance(obj, dict):
+                return tuple((name, of(value)) for name, value in obj.items())
+            return obj
+
+        def node_key(node: ops.Node) -> int:
+            if isinstance(node, ops.Literal) and _temporal(node):
+                key: tuple = ("literal", literals.setdefault(node, len(literals)), node.dtype)
+            elif isinstance(node, ops.DatabaseTable):
+                key = ("table", node.name, node.schema)
+            else:
+                args = tuple(of(a) for a in node.__args__)
+                if isinstance(node, ops.JoinReference | ops.SelfReference):
+                    # Ibis numbers join references from a global counter: renumber from 0.
+                    i = node.__argnames__.index("identifier")
+                    number = refs.setdefault(node.identifier, len(refs))
+                    args = (*args[:i], number, *args[i + 1 :])
+                key = (type(node), args)
+            got = interned.get(key)
+            if got is None:
+                got = interned[key] = len(interned)
+            return got
+
+        try:
+            return of(op)
+        finally:
+            # ``of`` and ``node_key`` refer to each other: a cycle, which must not keep the
+            # tables' nodes (and through them the backend) alive until the next collection.
+            memo.clear()
+
     def _get(self, compile: Callable[..., str], expr: Any, limit: Any) -> str:
         op = expr.op()
-        literals = [
-            lit
-            for lit in op.find(ops.Literal)
-            if (lit.dtype.is_timestamp() or lit.dtype.is_date()) and lit.value is not None
-        ]
+        literals: dict[ops.Literal, int] = {}
+        with self._lock:
+            if len(self._shapes) >= _MAX_SHAPES or len(self._interned) >= _MAX_INTERNED:
+                self._shapes.clear()
+                self._interned.clear()
+            key = (self._key(op, literals), limit)
+            if not literals:
+                entry = None
+            else:
+                entry = self._shapes.get(key, _UNSEEN)
+                if entry is _UNSEEN:
+                    self._shapes[key] = _ONCE
         if not literals:
             return compile(expr, limit=limit)
-        sentinels_of = {
-            lit: ops.Literal(_sentinel(i, lit.dtype), lit.dtype) for i, lit in enumerate(literals)
-        }
-        shape = _shape(op, sentinels_of)
-        key = (shape, limit)
-        with self._lock:
-            entry = self._shapes.get(key, _UNSEEN)
-            if entry is _UNSEEN:
-                if len(self._shapes) >= _MAX_SHAPES:
-                    self._shapes.clear()
-                self._shapes[key] = _ONCE
         if isinstance(entry, tuple):
             self.hits += 1
             template, sentinels = entry
@@ -118,8 +165,11 @@ class CompileCache:
         self.misses += 1
         actual = compile(expr, limit=limit)
         if entry is _ONCE or self.eager:  # the second sighting (or the first, if eager)
-            template = compile(shape.to_expr(), limit=limit)
-            sentinels = tuple(self._literal_sql(compile, sentinels_of[lit]) for lit in literals)
+            sentinels_of = {
+                lit: ops.Literal(_sentinel(i, lit.dtype), lit.dtype) for lit, i in literals.items()
+            }
+            template = compile(_shape(op, sentinels_of).to_expr(), limit=limit)
+            sentinels = tuple(self._literal_sql(compile, s) for s in sentinels_of.values())
             real = [self._literal_sql(compile, lit) for lit in literals]
             ok = all(s in template for s in sentinels) and (
                 _substitute(template, sentinels, real) == actual
@@ -127,6 +177,10 @@ class CompileCache:
             with self._lock:
                 self._shapes[key] = (template, sentinels) if ok else None
         return actual
+
+
+def _temporal(lit: ops.Literal) -> bool:
+    return (lit.dtype.is_timestamp() or lit.dtype.is_date()) and lit.value is not None
 
 
 def _shape(op: ops.Node, sentinels_of: dict[ops.Literal, ops.Literal]) -> ops.Node:

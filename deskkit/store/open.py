@@ -74,6 +74,7 @@ class Store:
         self._local = threading.local()
         self._memo: OrderedDict[Hashable, Any] = OrderedDict()
         self._memo_lock = threading.Lock()
+        self._building: dict[Hashable, threading.Lock] = {}
         #: Compiled SQL reused across filter changes (see :mod:`deskkit.store._sqlcache`).
         self.compile_cache: CompileCache | None = None
         if callable(getattr(backend, "compile", None)):
@@ -113,17 +114,44 @@ class Store:
     def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
         """``compute()``, remembered under ``key`` for this store (a store is a read-only
         snapshot, so a result that depends only on the data and ``key`` never goes stale).
-        For small derived results many requests share, such as the forecast's win rates."""
+        For small derived results many requests share, such as the forecast's win rates.
+        Threads asking for one key at once share one computation."""
         with self._memo_lock:
             if key in self._memo:
                 self._memo.move_to_end(key)
                 return self._memo[key]
-        value = compute()
-        with self._memo_lock:
-            self._memo[key] = value
-            while len(self._memo) > _MEMO_SIZE:
-                self._memo.popitem(last=False)
+            building = self._building.setdefault(key, threading.Lock())
+        with building:
+            with self._memo_lock:
+                if key in self._memo:  # another thread computed it meanwhile
+                    return self._memo[key]
+            try:
+                value = compute()
+            finally:
+                with self._memo_lock:
+                    self._building.pop(key, None)
+            with self._memo_lock:
+                self._memo[key] = value
+                while len(self._memo) > _MEMO_SIZE:
+                    self._memo.popitem(last=False)
         return value
+
+    @property
+    def keeps_derived(self) -> bool:
+        """Whether :meth:`derived` keeps tables (an engine in this process: DuckDB)."""
+        return self.backend.name == "duckdb"
+
+    def derived(self, key: Hashable, build: Callable[[], ir.Table]) -> ir.Table | None:
+        """The table ``build()`` computes, materialised once for this store (and ``key``) and
+        kept in memory next to the engine, which then scans it like any table; None where the
+        engine is not in this process (a remote server), where a metric runs its query inline.
+
+        For intermediate tables that are costly, the same for every filter and far smaller
+        than their sources, such as the exchanges of every chat (one sort of all messages,
+        instead of one per period change)."""
+        if not self.keeps_derived:
+            return None
+        return self.memo(("derived", key), lambda: ibis.memtable(build().to_pyarrow()))
 
     def forget(self) -> None:
         """Drop what :meth:`memo` remembered (after rows were written into the backend)."""

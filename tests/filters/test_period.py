@@ -151,3 +151,18 @@ def test_period_is_immutable():
     assert (p.start, p.end, p.now) == before
     with pytest.raises(AttributeError):
         p.start = p.end  # type: ignore[misc]
+
+
+def test_a_scope_takes_numpy_ids_as_read_from_a_dataframe():
+    """An id taken from ``store.users`` is a numpy integer: it resolves like an int."""
+    import numpy as np
+    import pandas as pd
+
+    from deskkit.filters import Scope
+
+    users = pd.DataFrame({"user_id": [1, 2], "name": ["Anna", "Boris"], "group_id": [7, 8]})
+    groups = pd.DataFrame({"group_id": [7, 8], "name": ["North", "South"]})
+    assert Scope(user=np.int64(2)).user_ids(users, groups) == {2}
+    assert Scope(department=groups["group_id"].iloc[0]).user_ids(users, groups) == {1}
+    with pytest.raises(ValueError, match="unknown department 9"):
+        Scope(department=np.int64(9)).user_ids(users, groups)

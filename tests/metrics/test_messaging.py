@@ -276,6 +276,7 @@ def test_response_time_matches_reference(data, first, length, scope):
     deals, msgs = data
     con, store = shared_store(__name__)
     _load(con, deals, msgs)
+    store.forget()  # the store keeps every talk's exchanges (Store.derived)
     day = BASE.date() + dt.timedelta(days=first)
     ctx = Context(store, Period.between(day, day + dt.timedelta(days=length), now=PNOW), scope)
     got = response_time(ctx)
@@ -312,3 +313,49 @@ def test_messages_and_response_time_on_the_demo(desk):
     assert set(m.sql()) == {"counts"} and set(r.sql()) == {"response"}
     for chart in (messages_chart(m), response_time_chart(r)):
         assert vl_convert.vegalite_to_svg(chart.to_dict()).startswith("<svg")
+
+
+@pytest.mark.parametrize(
+    "days",
+    [
+        MARCH,
+        (dt.date(2026, 3, 1), dt.date(2026, 3, 15)),
+        (dt.date(2026, 2, 1), dt.date(2026, 4, 30)),
+    ],
+)
+@pytest.mark.parametrize("now", [NOW, dt.datetime(2026, 3, 31, 23, 45, tzinfo=dt.UTC)])
+def test_kept_exchanges_give_the_numbers_of_the_inline_query(chat, monkeypatch, days, now):
+    """Every talk's exchanges are cut once and kept (``Store.derived``); a backend that keeps
+    nothing cuts only the period's talks. Both give the same numbers, also for a "now" before
+    the newest message (where the kept cut is that moment's own)."""
+    from deskkit.store.open import Store
+
+    for scope, viewer in [(Scope(), None), (Scope(user=2), None), (Scope(), 1)]:
+        kept = response_time(ctx_of(chat, scope, viewer, now=now, days=days))
+        monkeypatch.setattr(Store, "keeps_derived", property(lambda self: False))
+        inline = response_time(ctx_of(chat, scope, viewer, now=now, days=days))
+        monkeypatch.undo()
+        assert (kept.replies, kept.unanswered, kept.previous_replies) == (
+            inline.replies,
+            inline.unanswered,
+            inline.previous_replies,
+        )
+        assert kept.mean_s == pytest.approx(inline.mean_s, nan_ok=True)
+        assert kept.previous_median_s == pytest.approx(inline.previous_median_s, nan_ok=True)
+        assert kept.by_user.equals(inline.by_user)
+
+
+def test_kept_exchanges_on_the_demo_match_the_inline_query(desk, monkeypatch):
+    from deskkit.store.open import Store
+
+    for period in ("month", "year", (dt.date(2026, 9, 1), dt.date(2026, 9, 30))):
+        for scope in (Scope(), Scope(user=int(desk.store.users.user_id.iloc[2]))):
+            ctx = Context(desk.store, desk.period(period), scope)
+            kept = response_time(ctx)
+            monkeypatch.setattr(Store, "keeps_derived", property(lambda self: False))
+            inline = response_time(ctx)
+            monkeypatch.undo()
+            assert (kept.replies, kept.unanswered) == (inline.replies, inline.unanswered)
+            assert kept.median_s == pytest.approx(inline.median_s, nan_ok=True)
+            assert kept.by_user.equals(inline.by_user)
+    assert any(k[0] == "derived" for k in desk.store._memo)

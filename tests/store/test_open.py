@@ -124,3 +124,45 @@ def test_public_namespace_matches_all():
     assert sorted(dir(deskkit)) == sorted(deskkit.__all__)
     for name in deskkit.__all__:
         assert hasattr(deskkit, name), name
+
+
+def test_a_derived_table_is_built_once_and_shared_by_threads(duckdb_file):
+    """Threads asking at once share one build; the kept table queries like its source;
+    ``forget`` drops it (after rows were written)."""
+    import threading
+
+    store = open_store(duckdb_file)
+    builds = []
+
+    def build():
+        builds.append(threading.get_ident())
+        d = store.table("deals")
+        return d.group_by("stage_id").aggregate(n=d.count())
+
+    got: list = []
+    threads = [
+        threading.Thread(target=lambda: got.append(store.derived("per stage", build)))
+        for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(builds) == 1 and len(got) == 4 and all(t is got[0] for t in got)
+    kept = got[0]
+    assert kept.order_by("stage_id").to_pandas().to_dict("list") == {
+        "stage_id": [13, 142],
+        "n": [1, 1],
+    }
+    assert store.derived("per stage", build) is kept and len(builds) == 1
+    store.forget()
+    assert store.derived("per stage", build) is not kept and len(builds) == 2
+
+
+def test_a_remote_engine_keeps_no_derived_table(duckdb_file, monkeypatch):
+    """Where the engine is not in this process, ``derived`` returns None (the metric runs its
+    query inline) and builds nothing."""
+    store = open_store(duckdb_file)
+    monkeypatch.setattr(type(store.backend), "name", "postgres")
+    assert not store.keeps_derived
+    assert store.derived("x", lambda: pytest.fail("built")) is None
