@@ -315,8 +315,10 @@ class ResponseTime:
     definition = RESPONSE_DEFINITION
 
     def sql(self) -> dict[str, str]:
-        """The SQL the engine ran for these numbers (query name -> SQL)."""
-        return to_sql(_response_queries(self._ctx))
+        """The SQL behind these numbers (query name -> SQL), whole: the exchanges are cut
+        from the messages, not read from the store's kept copy (see :func:`_exchanges`)."""
+        with self._ctx.store.inline():
+            return to_sql(_response_queries(self._ctx))
 
     def records(
         self,

@@ -132,7 +132,14 @@ def _status(ctx: Context, tasks: ir.Table, changes: ir.Table) -> ir.Table:
 
 
 def _overdue(ctx: Context) -> ir.Table:
-    """Tasks overdue now: ``task_id, responsible_user_id, deadline_now``."""
+    """Tasks overdue now: ``task_id, responsible_user_id, deadline_now``. They do not depend
+    on the period: where the store keeps derived tables, they are found once per scope, viewer
+    and "now", and a period change only counts them against its own dates."""
+    kept = ctx.store.derived(("overdue now", ctx.owners, ctx.now), lambda: _overdue_now(ctx))
+    return _overdue_now(ctx) if kept is None else kept
+
+
+def _overdue_now(ctx: Context) -> ir.Table:
     t = _tasks(ctx)
     t = _candidates(ctx, t.filter(_open_after(t, ctx.now)), "open_tasks")
     s = _status(ctx, t, _changes(ctx, t))
@@ -227,8 +234,10 @@ class OverdueTasks:
     definition = DEFINITION
 
     def sql(self) -> dict[str, str]:
-        """The SQL behind the numbers (query name -> SQL)."""
-        return to_sql(_queries(self._ctx))
+        """The SQL behind the numbers (query name -> SQL), whole: the tasks overdue now are
+        found from the store's tables, not read from the store's kept copy."""
+        with self._ctx.store.inline():
+            return to_sql(_queries(self._ctx))
 
     def records(
         self,

@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -27,7 +28,7 @@ __all__ = ["Account", "Store", "open_store"]
 
 T = TypeVar("T")
 #: Results kept by :meth:`Store.memo`.
-_MEMO_SIZE = 64
+_MEMO_SIZE = 256
 
 # Optional backends and the extra that installs each one.
 _EXTRAS = {
@@ -141,6 +142,18 @@ class Store:
         """Whether :meth:`derived` keeps tables (an engine in this process: DuckDB)."""
         return self.backend.name == "duckdb"
 
+    @contextmanager
+    def inline(self) -> Iterator[None]:
+        """Within: :meth:`derived` keeps nothing on this thread, so queries are built whole
+        from the store's own tables (for a result's ``sql()``, which shows how every number
+        is computed, not a scan of a kept table)."""
+        before = getattr(self._local, "inline", False)
+        self._local.inline = True
+        try:
+            yield
+        finally:
+            self._local.inline = before
+
     def derived(self, key: Hashable, build: Callable[[], ir.Table]) -> ir.Table | None:
         """The table ``build()`` computes, materialised once for this store (and ``key``) and
         kept in memory next to the engine, which then scans it like any table; None where the
@@ -149,7 +162,7 @@ class Store:
         For intermediate tables that are costly, the same for every filter and far smaller
         than their sources, such as the exchanges of every chat (one sort of all messages,
         instead of one per period change)."""
-        if not self.keeps_derived:
+        if not self.keeps_derived or getattr(self._local, "inline", False):
             return None
         return self.memo(("derived", key), lambda: ibis.memtable(build().to_pyarrow()))
 
