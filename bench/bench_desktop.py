@@ -26,6 +26,15 @@ from pathlib import Path
 AS_OF = dt.date(2026, 11, 27)
 NOW = dt.datetime(2026, 11, 27, 15, 0, tzinfo=dt.UTC)
 PERIODS = ("month", "week")
+PRESETS = (
+    ("today", "today"),
+    ("week", "week"),
+    ("month", "month"),
+    ("quarter", "quarter"),
+    ("year", "year"),
+    ("a past month (2026-01)", (dt.date(2026, 1, 1), dt.date(2026, 1, 31))),
+    ("a past year (2025)", (dt.date(2025, 1, 1), dt.date(2025, 12, 31))),
+)
 
 
 def _new_period(i: int) -> object:
@@ -45,8 +54,11 @@ def measure(deals: int, runs: int, with_pandas: bool) -> dict:
 
     desk = deskkit.open(cached_demo(deals=deals, seed=7, as_of=AS_OF), now=NOW)
     ws = widgets.widgets()
-    for w in ws:  # warm-up: first compile of each expression shape, OS file cache
+    warmup: dict[str, float] = {}
+    for w in ws:  # warm-up: first compile of each expression shape, OS file cache, kept tables
+        t = time.perf_counter()
         w.compute(desk, widgets.Filters(period="year"))
+        warmup[w.id] = (time.perf_counter() - t) * 1e3
     per: dict[str, list[float]] = {w.id: [] for w in ws}
     totals: list[float] = []
     results: dict[str, object] = {}
@@ -86,12 +98,29 @@ def measure(deals: int, runs: int, with_pandas: bool) -> dict:
         if failed:
             raise RuntimeError(f"widgets failed: {failed}")
     runner.close()
+    # Every widget recomputed (a fresh runner) for each preset and a past year: the cost
+    # grows with the period's length (the raw events, messages and moves it spans).
+    presets: dict[str, list[float]] = {}
+    for name, period in PRESETS:
+        Runner().compute_all(ws, desk, widgets.Filters(period=period))  # first sight: compile
+        times = []
+        for _ in range(max(1, min(runs, 3))):
+            r = Runner()
+            start = time.perf_counter()
+            r.compute_all(ws, desk, widgets.Filters(period=period))
+            times.append((time.perf_counter() - start) * 1e3)
+            r.close()
+        presets[name] = times
     out = {
         "deals": deals,
         "desktop_ms": {"median": statistics.median(totals), "max": max(totals)},
         "concurrent_cold_ms": {"median": statistics.median(cold), "max": max(cold)},
         "filter_change_ms": {"median": statistics.median(change), "max": max(change)},
+        "presets_ms": {
+            k: {"median": statistics.median(v), "max": max(v)} for k, v in presets.items()
+        },
         "widgets_ms": {k: {"median": statistics.median(v), "max": max(v)} for k, v in per.items()},
+        "warmup_ms": warmup,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     if with_pandas:
@@ -157,6 +186,18 @@ def main() -> None:
     ):
         cells = [f"{r[key]['median']:.0f} / {r[key]['max']:.0f} ms" for r in results]
         print(f"| {label} | " + " | ".join(cells) + " |")
+    for name, _ in PRESETS:
+        cells = [
+            f"{r['presets_ms'][name]['median']:.0f} / {r['presets_ms'][name]['max']:.0f} ms"
+            for r in results
+        ]
+        print(f"| all widgets recomputed concurrently, {name} | " + " | ".join(cells) + " |")
+    cells = [f"{r['warmup_ms']['response_time']:.0f} ms" for r in results]
+    print(
+        "| first response time of a fresh store (cuts every talk once) | "
+        + " | ".join(cells)
+        + " |"
+    )
     print("| peak RSS | " + " | ".join(f"{r['peak_rss_mb']:.0f} MB" for r in results) + " |")
     if args.pandas:
         print_pandas(results)
