@@ -17,6 +17,7 @@ import pandas as pd
 
 from deskkit.filters import Scope, owner_filter
 from deskkit.metrics._base import ROBOT, Context, deal_ref, in_spans, label_ids, to_sql
+from deskkit.metrics._rollup import DayGrid, from_days
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -110,14 +111,19 @@ def _sources(ctx: Context) -> list[Source]:
     ]
 
 
-def _done(ctx: Context, parts: list[ir.Table], spans: list[Span]) -> ir.Table:
+def _done(
+    ctx: Context, parts: list[ir.Table], spans: list[Span] | None, scoped: bool = True
+) -> ir.Table:
     """The union of ``parts`` (``at``, ``user_id``, ``deal``, ...): actions done in one of
-    ``spans`` by a human author in scope, not on a deleted deal. DuckDB pushes the filter into
-    every source's scan; one join with the deleted deals (a few percent: a small build side)
-    serves them all."""
+    ``spans`` (at any time if None) by a human author (in scope if ``scoped``), not on a
+    deleted deal. DuckDB pushes the filter into every source's scan; one join with the deleted
+    deals (a few percent: a small build side) serves them all."""
     a = ibis.union(*parts)
     who = a.user_id
-    a = a.filter(in_spans(a.at, spans), who.notnull(), who != ROBOT, ctx.by_owner(who))
+    when = a.at.notnull() if spans is None else in_spans(a.at, spans)
+    a = a.filter(when, who.notnull(), who != ROBOT)
+    if scoped:
+        a = a.filter(ctx.by_owner(who))
     d = ctx.table("deals")
     gone = d.filter(d.is_deleted.fill_null(False)).select("deal_id")
     return a.anti_join(gone, a.deal == gone.deal_id)
@@ -167,8 +173,10 @@ class Activity:
     definition = ACTIVITY_DEFINITION
 
     def sql(self) -> dict[str, str]:
-        """The SQL the engine ran for these numbers (query name -> SQL)."""
-        return to_sql(_activity_queries(self._ctx))
+        """The SQL behind these numbers (query name -> SQL), whole: counted from the actions
+        themselves, not from the store's kept per-day counts."""
+        with self._ctx.store.inline():
+            return to_sql(_activity_queries(self._ctx))
 
     def records(
         self, user: int | None = None, type: str | None = None, *, limit: int | None = 200
@@ -214,9 +222,22 @@ def _activity_queries(ctx: Context) -> dict[str, ir.Table]:
         else:
             kind = code[kind]
         parts.append(t.select(at=t[at], user_id=t[user], type=kind, deal=deal))
-    a = _done(ctx, parts, [(ctx.t0, ctx.t1), (prev.t0, prev.t1)])
-    keys = {"current": a.at >= ctx.t0, "user_id": a.user_id, "type": a.type}
-    return {"counts": a.group_by(**keys).aggregate(count=a.count())}
+    spans = [(ctx.t0, ctx.t1), (prev.t0, prev.t1)]
+    grid = DayGrid.of(ctx.period.timezone)
+
+    def per_day() -> ir.Table:
+        a = _done(ctx, parts, None, scoped=False)
+        return a.group_by("user_id", "type", day=grid.day(a.at)).aggregate(n=a.count())
+
+    days = ctx.store.derived(("actions per day", grid), per_day)
+    if days is None:
+        a = _done(ctx, parts, spans)
+        keys = {"current": a.at >= ctx.t0, "user_id": a.user_id, "type": a.type}
+        return {"counts": a.group_by(**keys).aggregate(count=a.count())}
+    # Whole days from the kept counts, the partial days at the spans' edges from the rows.
+    days = days.filter(ctx.by_owner(days.user_id))
+    a = from_days(days, lambda p: _done(ctx, parts, p), spans, grid, ctx.t0, ["user_id", "type"])
+    return {"counts": a.rename(count="n")}
 
 
 def activity(ctx: Context) -> Activity:

@@ -1,0 +1,148 @@
+"""Per-day counts kept by the store (``deskkit.metrics._rollup``): the day grid's arithmetic,
+and the metrics that use it giving the same numbers as their queries on the raw rows, for random
+periods and "now"s around a daylight-saving change and on the demo account."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from accounts import AccountBuilder
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from deskkit.filters import Period, Scope, Viewer
+from deskkit.metrics._base import Context
+from deskkit.metrics._rollup import DayGrid
+from deskkit.metrics.activity import activity
+from deskkit.store.open import Store
+
+BERLIN = "Europe/Berlin"  # summer time from 2026-03-29 02:00 local (01:00 UTC)
+
+
+def test_the_grid_starts_days_at_local_midnight():
+    grid = DayGrid.of(BERLIN)
+    assert grid.start(0) == dt.datetime(1969, 12, 31, 23, 0)  # midnight, winter time (UTC+1)
+    day = (dt.date(2026, 1, 10) - dt.date(1970, 1, 1)).days
+    assert grid.start(day) == dt.datetime(2026, 1, 9, 23, 0)
+    # A winter day: whole. A summer-time period's midnight (22:00 UTC) falls an hour before
+    # the grid's day starts (23:00 UTC): that hour, and the last day's 23 hours, are edges.
+    winter = (dt.datetime(2026, 1, 9, 23), dt.datetime(2026, 1, 11, 23))
+    assert grid.cover(winter) == ((day, day + 2), [])
+    june = (dt.datetime(2026, 5, 31, 22), dt.datetime(2026, 6, 30, 22))
+    whole, edges = grid.cover(june)
+    assert grid.start(whole[0]) == dt.datetime(2026, 5, 31, 23)
+    assert grid.start(whole[1]) == dt.datetime(2026, 6, 29, 23)
+    assert edges == [
+        (dt.datetime(2026, 5, 31, 22), dt.datetime(2026, 5, 31, 23)),
+        (dt.datetime(2026, 6, 29, 23), dt.datetime(2026, 6, 30, 22)),
+    ]
+    # Less than a day: no whole day, the span itself is the edge; an empty span has none.
+    short = (dt.datetime(2026, 1, 10, 8), dt.datetime(2026, 1, 10, 9, 30))
+    assert grid.cover(short) == (None, [short])
+    assert grid.cover((short[0], short[0])) == (None, [])
+
+
+# Kept counts against the raw rows ---------------------------------------------------------------
+
+BASE = dt.datetime(2026, 3, 20)  # nine days before the change to summer time
+
+
+def _account() -> AccountBuilder:
+    """Calls, notes, messages, completed tasks, moves and created deals every few hours over
+    three weeks around the change, by three users and a robot, some on a deleted deal."""
+    b = AccountBuilder(timezone=BERLIN)
+    b.deal(1, "2026-03-01", 11, owner=1, moves=[("2026-03-28 23:30", 12), ("2026-03-29 01:10", 13)])
+    b.deal(2, "2026-03-27 10:00", 11, owner=2, moves=[("2026-04-02 00:00", 142)])
+    b.deal(3, "2026-03-25 22:59", 11, owner=3, deleted=True, moves=[("2026-03-30 06:00", 12)])
+    for i in range(160):
+        at = BASE + dt.timedelta(hours=3 * i, minutes=(37 * i) % 60)
+        user = [1, 2, 3, 0][i % 4]
+        deal = [1, 2, 3][i % 3]
+        b.add(
+            "calls",
+            call_id=i,
+            direction="in" if i % 2 else "out",
+            entity_type="deal",
+            entity_id=deal,
+            user_id=user,
+            created_at=at,
+            duration_s=60,
+        )
+        if i % 3 == 0:
+            b.add(
+                "notes",
+                note_id=i,
+                entity_type="contact" if i % 2 else "deal",
+                entity_id=deal,
+                note_type="common",
+                text="n",
+                created_by=user,
+                created_at=at + dt.timedelta(minutes=5),
+            )
+        if i % 5 == 0:
+            b.add(
+                "messages",
+                message_id=str(i),
+                talk_id=i,
+                entity_type="deal",
+                entity_id=deal,
+                direction="out",
+                channel="telegram",
+                created_at=at + dt.timedelta(minutes=7),
+                user_id=user,
+            )
+    return b
+
+
+@pytest.fixture(scope="module")
+def store():
+    return _account().open()
+
+
+def _both(store: Store, ctx: Context, monkeypatch, metric):
+    kept = metric(ctx)
+    monkeypatch.setattr(Store, "keeps_derived", property(lambda self: False))
+    try:
+        inline = metric(ctx)
+    finally:
+        monkeypatch.undo()
+    return kept, inline
+
+
+moments = st.integers(0, 21 * 24 * 4).map(lambda q: BASE + dt.timedelta(minutes=15 * q))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    first=st.integers(0, 18),
+    length=st.integers(0, 9),
+    now=moments,
+    preset=st.sampled_from([None, "today", "week", "month"]),
+    scope=st.sampled_from([Scope(), Scope(user=2), Scope(department=1)]),
+    viewer=st.sampled_from([None, 1]),
+)
+def test_activity_from_kept_days_equals_the_raw_count(
+    store, first, length, now, preset, scope, viewer
+):
+    now = now.replace(tzinfo=dt.UTC)
+    day = BASE.date() + dt.timedelta(days=first)
+    if preset is None:
+        period = Period.between(day, day + dt.timedelta(days=length), timezone=BERLIN, now=now)
+    else:
+        period = Period.preset(preset, timezone=BERLIN, now=now)
+    ctx = Context(store, period, scope, Viewer(viewer))
+    with pytest.MonkeyPatch.context() as mp:
+        kept, inline = _both(store, ctx, mp, activity)
+    assert kept.table.equals(inline.table)
+    assert kept.by_type.equals(inline.by_type)
+    assert (kept.total, kept.previous_total) == (inline.total, inline.previous_total)
+    assert any(k[0] == "derived" for k in store._memo)
+
+
+def test_activity_on_the_demo_from_kept_days(desk, monkeypatch):
+    for period in ("today", "week", "month", "year", (dt.date(2026, 9, 1), dt.date(2026, 9, 30))):
+        ctx = Context(desk.store, desk.period(period))
+        kept, inline = _both(desk.store, ctx, monkeypatch, activity)
+        assert kept.total > 0 and kept.table.equals(inline.table)
+        assert kept.previous_total == inline.previous_total
