@@ -14,6 +14,7 @@ import ibis
 import pandas as pd
 
 from deskkit.metrics._base import ROBOT, Context, deal_ref, in_spans, label_ids, to_sql
+from deskkit.metrics._rollup import DayGrid, from_days
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -91,8 +92,10 @@ class Messages:
     definition = MESSAGES_DEFINITION
 
     def sql(self) -> dict[str, str]:
-        """The SQL the engine ran for these numbers (query name -> SQL)."""
-        return to_sql(_message_queries(self._ctx))
+        """The SQL behind these numbers (query name -> SQL), whole: counted from the messages
+        themselves, not from the store's kept per-day counts."""
+        with self._ctx.store.inline():
+            return to_sql(_message_queries(self._ctx))
 
     def records(
         self,
@@ -122,14 +125,40 @@ class Messages:
 
 
 def _message_queries(ctx: Context) -> dict[str, ir.Table]:
-    """The counts of :func:`_owned` for both periods, in one scan."""
+    """The counts of :func:`_owned` for both periods (``current, direction, channel, owner,
+    n``): from the store's kept per-day counts where it keeps them, else in one scan."""
     prev = ctx.previous()
+    spans = [(ctx.t0, ctx.t1), (prev.t0, prev.t1)]
+    grid = DayGrid.of(ctx.period.timezone)
+    days = ctx.store.derived(("messages per day", grid), lambda: _counted(ctx, None, grid))
+    if days is None:
+        return {"counts": _counted(ctx, spans)}
+    # Whole days from the kept counts, the partial days at the spans' edges from the rows.
+    days = days.filter(ctx.by_owner(days.owner))
+
+    def rows(parts: list[Span]) -> ir.Table:
+        m = _owned(ctx, ctx.table("messages"), parts)
+        return m.select("direction", "channel", "owner", at=m.created_at)
+
+    keys = ["direction", "channel", "owner"]
+    return {"counts": from_days(days, rows, spans, grid, ctx.t0, keys)}
+
+
+def _counted(ctx: Context, spans: list[Span] | None, grid: DayGrid | None = None) -> ir.Table:
+    """The messages of ``spans`` counted per (current, direction, channel, owner) under the
+    rules of :func:`_owned`; with ``spans`` None, every message counted per (day of ``grid``,
+    direction, channel, owner) whatever the scope (the store's kept per-day counts)."""
     m = ctx.table("messages")
-    m = m.filter(in_spans(m.created_at, [(ctx.t0, ctx.t1), (prev.t0, prev.t1)]))
+    if spans is None:
+        m = m.filter(m.created_at.notnull())
+        when = {"day": grid.day(m.created_at)}
+    else:
+        m = m.filter(in_spans(m.created_at, spans))
+        when = {"current": m.created_at >= ctx.t0}
     # Count first, join after: the two periods' messages (~430k at 1M deals) collapse to ~120k
     # (period, direction, channel, author, deal) groups, and only those meet the deals.
     g = m.group_by(
-        current=m.created_at >= ctx.t0,
+        **when,
         direction=m.direction,
         channel=m.channel,
         user_id=m.user_id,
@@ -140,12 +169,14 @@ def _message_queries(ctx: Context) -> dict[str, ir.Table]:
     # Same rules as _owned, on one join: an outgoing message is its author's unless on a
     # deleted deal; an incoming one is the owner's of its live deal in scope.
     live = ~j.is_deleted.fill_null(False)
-    out = (j.direction == "out") & live & ctx.by_owner(j.user_id)
-    inc = (j.direction == "in") & j.deal_id.notnull() & live & ctx.by_owner(j.owner)
+    out = (j.direction == "out") & live
+    inc = (j.direction == "in") & j.deal_id.notnull() & live
+    if spans is not None:
+        out, inc = out & ctx.by_owner(j.user_id), inc & ctx.by_owner(j.owner)
     owner = ibis.ifelse(j.direction == "out", j.user_id, j.owner)
-    k = j.filter(out | inc).select("current", "direction", "channel", "n", owner=owner)
-    keys = ["current", "direction", "channel", "owner"]
-    return {"counts": k.group_by(keys).aggregate(n=k.n.sum())}
+    k = j.filter(out | inc).select(*when, "direction", "channel", "n", owner=owner)
+    keys = [*when, "direction", "channel", "owner"]
+    return k.group_by(keys).aggregate(n=k.n.sum())
 
 
 def messages(ctx: Context) -> Messages:

@@ -15,6 +15,7 @@ from deskkit.filters import Period, Scope, Viewer
 from deskkit.metrics._base import Context
 from deskkit.metrics._rollup import DayGrid
 from deskkit.metrics.activity import activity
+from deskkit.metrics.messaging import messages
 from deskkit.store.open import Store
 
 BERLIN = "Europe/Berlin"  # summer time from 2026-03-29 02:00 local (01:00 UTC)
@@ -49,8 +50,8 @@ BASE = dt.datetime(2026, 3, 20)  # nine days before the change to summer time
 
 
 def _account() -> AccountBuilder:
-    """Calls, notes, messages, completed tasks, moves and created deals every few hours over
-    three weeks around the change, by three users and a robot, some on a deleted deal."""
+    """Calls, notes, messages in and out, moves and created deals every few hours over three
+    weeks around the change, by three users and a robot, some on a deleted deal."""
     b = AccountBuilder(timezone=BERLIN)
     b.deal(1, "2026-03-01", 11, owner=1, moves=[("2026-03-28 23:30", 12), ("2026-03-29 01:10", 13)])
     b.deal(2, "2026-03-27 10:00", 11, owner=2, moves=[("2026-04-02 00:00", 142)])
@@ -80,17 +81,18 @@ def _account() -> AccountBuilder:
                 created_by=user,
                 created_at=at + dt.timedelta(minutes=5),
             )
-        if i % 5 == 0:
+        if i % 2 == 0:
+            incoming = i % 4 == 0
             b.add(
                 "messages",
                 message_id=str(i),
-                talk_id=i,
-                entity_type="deal",
+                talk_id=i // 8,
+                entity_type="contact" if i % 10 == 0 else "deal",
                 entity_id=deal,
-                direction="out",
-                channel="telegram",
+                direction="in" if incoming else "out",
+                channel=["telegram", "whatsapp"][i % 3 % 2],
                 created_at=at + dt.timedelta(minutes=7),
-                user_id=user,
+                user_id=None if incoming else user,
             )
     return b
 
@@ -122,7 +124,7 @@ moments = st.integers(0, 21 * 24 * 4).map(lambda q: BASE + dt.timedelta(minutes=
     scope=st.sampled_from([Scope(), Scope(user=2), Scope(department=1)]),
     viewer=st.sampled_from([None, 1]),
 )
-def test_activity_from_kept_days_equals_the_raw_count(
+def test_activity_and_messages_from_kept_days_equal_the_raw_count(
     store, first, length, now, preset, scope, viewer
 ):
     now = now.replace(tzinfo=dt.UTC)
@@ -137,12 +139,24 @@ def test_activity_from_kept_days_equals_the_raw_count(
     assert kept.table.equals(inline.table)
     assert kept.by_type.equals(inline.by_type)
     assert (kept.total, kept.previous_total) == (inline.total, inline.previous_total)
-    assert any(k[0] == "derived" for k in store._memo)
+    with pytest.MonkeyPatch.context() as mp:
+        kept, inline = _both(store, ctx, mp, messages)
+    assert kept.by_channel.equals(inline.by_channel)
+    assert kept.by_user.equals(inline.by_user)
+    assert (kept.incoming, kept.previous_incoming) == (inline.incoming, inline.previous_incoming)
+    assert (kept.outgoing, kept.previous_outgoing) == (inline.outgoing, inline.previous_outgoing)
+    assert {k[1][0] for k in store._memo if k[0] == "derived"} >= {
+        "actions per day",
+        "messages per day",
+    }
 
 
-def test_activity_on_the_demo_from_kept_days(desk, monkeypatch):
+def test_activity_and_messages_on_the_demo_from_kept_days(desk, monkeypatch):
     for period in ("today", "week", "month", "year", (dt.date(2026, 9, 1), dt.date(2026, 9, 30))):
         ctx = Context(desk.store, desk.period(period))
         kept, inline = _both(desk.store, ctx, monkeypatch, activity)
         assert kept.total > 0 and kept.table.equals(inline.table)
         assert kept.previous_total == inline.previous_total
+        kept, inline = _both(desk.store, ctx, monkeypatch, messages)
+        assert kept.outgoing > 0 and kept.by_channel.equals(inline.by_channel)
+        assert kept.by_user.equals(inline.by_user)
