@@ -137,7 +137,11 @@ def _per_deal(ctx: Context, line: PipelineLine) -> ir.Table:
     t0, t1 = ctx.period.start_utc, ctx.period.until_utc
     won = line.n + 1
     m = ctx.store.table("deal_moves")
-    later = m.filter(m.at >= t0)
+    # Only moves touching this pipeline: a deal's first such move after t has the same position
+    # as its first move after t (one outside the pipeline comes from outside, and so does the
+    # move that later brings the deal in), and it is outside if there is none.
+    pid = line.pipeline_id
+    later = m.filter(m.at >= t0, (m.from_pipeline_id == pid) | (m.to_pipeline_id == pid))
     a = line.position(later.from_pipeline_id, later.from_stage_id)
     b = line.position(later.to_pipeline_id, later.to_stage_id)
     during = later.at < t1

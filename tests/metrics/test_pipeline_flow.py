@@ -244,3 +244,19 @@ def test_sql_explains_every_query_and_carries_the_viewer_filter():
     assert all('"deal_moves"' in text for text in sql.values())
     # The viewer's rights are part of every query, not applied afterwards in pandas.
     assert all('"responsible_user_id" IN (1)' in text for text in sql.values())
+
+
+def test_a_deal_that_left_for_another_pipeline_later_counts_where_it_was():
+    """Only moves touching the pipeline are read: a deal's stage at a moment is then the
+    ``from`` of its first such move after it. A deal that left for pipeline 2 after March (and
+    one that moved within pipeline 2 first, then came in) must still be placed right."""
+    b = AccountBuilder()
+    b.deal(1, "2026-02-10", 12, moves=[("2026-04-02", 21, 2), ("2026-04-03", 22)])
+    b.deal(2, "2026-02-10", 21, pipeline=2, moves=[("2026-04-01", 22), ("2026-04-04", 13, 1)])
+    b.deal(3, "2026-02-10", 13, moves=[("2026-03-20", 21, 2), ("2026-04-05", 11, 1)])
+    r = desk_of(b).pipeline_flow(MARCH, pipeline=1)
+    assert row(r, "B")["deals"] == 1  # deal 1, in B until April
+    assert row(r, "C")["deals"] == 0  # deal 2 was in pipeline 2; deal 3 left in March
+    assert r.open_deals == 1
+    second = desk_of(b).pipeline_flow(MARCH, pipeline=2)
+    assert second.open_deals == 2  # deal 2 (in X at the end of March) and deal 3 (arrived)

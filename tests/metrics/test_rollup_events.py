@@ -1,0 +1,171 @@
+"""The event feed's counts per type from the store's kept per-day counts
+(``deskkit.metrics._rollup``) equal the counts on the raw events, for random periods, "now"s,
+scopes, viewers and filters around a daylight-saving change, and on the demo account."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from accounts import AccountBuilder
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from deskkit.filters import Period, Scope, Viewer
+from deskkit.metrics._base import Context
+from deskkit.metrics.activity import Events, events
+from deskkit.store.open import Store
+
+BERLIN = "Europe/Berlin"  # summer time from 2026-03-29 02:00 local (01:00 UTC)
+BASE = dt.datetime(2026, 3, 20)  # nine days before the change to summer time
+
+TYPES = [
+    "lead_added",
+    "lead_status_changed",
+    "task_added",
+    "common_note_added",
+    "incoming_call",
+    "outgoing_call",
+    "task_completed",
+]
+#: (entity type, entity id) of the events, in turn: live deals of Anna (1), Boris (2), Vera (4)
+#: and of no one (5), Vera's deleted deal (3), a deal that is not there (99), other entities, and
+#: an event on nothing known (NULL entity type).
+TARGETS = [
+    ("deal", 1),
+    ("deal", 2),
+    ("deal", 3),
+    ("contact", 7),
+    ("deal", 4),
+    ("task", 8),
+    ("deal", 5),
+    ("company", 9),
+    ("deal", 99),
+    (None, 10),
+]
+#: Authors in turn: users of both departments, the admin, the robot, and once no one. (7 types,
+#: 10 targets and 11 authors: every combination comes round.)
+AUTHORS = [1, 2, 3, 0, 9, 1, 2, 3, 0, None, 2]
+
+
+def _account() -> AccountBuilder:
+    """Events every 97 minutes over three weeks around the change, by three users, the admin,
+    the robot and (rarely) no one, on deals of different owners (one deleted, one missing, one
+    without an owner), contacts, tasks and companies."""
+    b = AccountBuilder(timezone=BERLIN)
+    b.deal(1, "2026-03-01", 11, owner=1)
+    b.deal(2, "2026-03-01", 11, owner=2)
+    b.deal(3, "2026-03-01", 11, owner=3, deleted=True)
+    b.deal(4, "2026-03-01", 11, owner=3)
+    b.deal(5, "2026-03-01", 11, owner=None)
+    for i in range(21 * 24 * 60 // 97):
+        ent, eid = TARGETS[i % len(TARGETS)]
+        b.add(
+            "events",
+            event_id=f"e{i}",
+            type=TYPES[i % len(TYPES)],
+            entity_type=ent,
+            entity_id=eid,
+            created_at=BASE + dt.timedelta(minutes=97 * i),
+            created_by=AUTHORS[i % len(AUTHORS)],
+            value_before=None,
+            value_after=None,
+        )
+    return b
+
+
+@pytest.fixture(scope="module")
+def store():
+    return _account().open()
+
+
+def _both(ctx: Context, monkeypatch: pytest.MonkeyPatch, **filters) -> tuple[Events, Events]:
+    """The feed from the kept counts, then from the raw events only."""
+    kept = events(ctx, **filters)
+    monkeypatch.setattr(Store, "keeps_derived", property(lambda self: False))
+    try:
+        inline = events(ctx, **filters)
+    finally:
+        monkeypatch.undo()
+    return kept, inline
+
+
+def _same(kept: Events, inline: Events) -> None:
+    assert kept.counts.equals(inline.counts)
+    assert kept.total == inline.total
+    assert kept.feed.equals(inline.feed)
+
+
+moments = st.integers(0, 21 * 24 * 4).map(lambda q: BASE + dt.timedelta(minutes=15 * q))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    first=st.integers(0, 18),
+    length=st.integers(0, 9),
+    now=moments,
+    preset=st.sampled_from([None, "today", "week", "month"]),
+    scope=st.sampled_from([Scope(), Scope(user=2), Scope(department=1)]),
+    viewer=st.sampled_from([None, 1, 2, 3]),
+    types=st.sampled_from([None, "lead_added", ["task_added", "incoming_call"]]),
+    entity_types=st.sampled_from([None, "deal", ["contact", "task"]]),
+    authors=st.sampled_from([None, 0, [1, 3]]),
+    limit=st.sampled_from([3, 200]),
+)
+def test_events_from_kept_days_equal_the_raw_count(
+    store, first, length, now, preset, scope, viewer, types, entity_types, authors, limit
+):
+    now = now.replace(tzinfo=dt.UTC)
+    day = BASE.date() + dt.timedelta(days=first)
+    if preset is None:
+        period = Period.between(day, day + dt.timedelta(days=length), timezone=BERLIN, now=now)
+    else:
+        period = Period.preset(preset, timezone=BERLIN, now=now)
+    ctx = Context(store, period, scope, Viewer(viewer))
+    filters = dict(types=types, entity_types=entity_types, authors=authors, limit=limit)
+    with pytest.MonkeyPatch.context() as mp:
+        kept, inline = _both(ctx, mp, **filters)
+    _same(kept, inline)
+    assert any(k[0] == "derived" and k[1][0] == "events per day" for k in store._memo)
+
+
+def test_events_of_a_week_count_every_case(store, monkeypatch):
+    """A whole week across the change (whole days and edges): the kept counts meet every kind
+    of event, and see what the raw rows see."""
+    now = dt.datetime(2026, 4, 2, 10, 30, tzinfo=dt.UTC)
+    period = Period.between(dt.date(2026, 3, 24), dt.date(2026, 4, 2), timezone=BERLIN, now=now)
+    for viewer in (None, 1, 3):
+        kept, inline = _both(Context(store, period, Scope(), Viewer(viewer)), monkeypatch)
+        _same(kept, inline)
+        assert kept.total > 0
+    # The unrestricted viewer sees the events on the deal without an owner, no one else does.
+    ctx = Context(store, period)
+    assert set(events(ctx, limit=10_000).feed["entity_id"]) >= {1, 2, 4, 5}
+    assert 3 not in set(events(ctx, entity_types="deal", limit=10_000).feed["entity_id"])
+
+
+def test_events_sql_shows_the_raw_query(store):
+    now = dt.datetime(2026, 4, 2, 10, 30, tzinfo=dt.UTC)
+    period = Period.between(dt.date(2026, 3, 24), dt.date(2026, 4, 2), timezone=BERLIN, now=now)
+    sql = events(Context(store, period)).sql()["counts"]
+    assert '"events"' in sql and '"deals"' in sql and "memtable" not in sql.lower()
+
+
+def test_events_on_the_demo_from_kept_days(desk, monkeypatch):
+    past_month = (dt.date(2026, 9, 1), dt.date(2026, 9, 30))
+    for period in ("today", "week", "month", "year", past_month):
+        ctx = Context(desk.store, desk.period(period))
+        kept, inline = _both(ctx, monkeypatch)
+        assert kept.total > 0
+        _same(kept, inline)
+    # A restricted viewer and a department, with an entity filter.
+    users = desk.store.users
+    own = users.loc[(users["deal_access"] == "own") & ~users["is_admin"].astype(bool)]
+    viewer = Viewer(int(own["user_id"].iloc[0]))
+    scope = Scope(department=int(users["group_id"].dropna().iloc[0]))
+    for period in ("month", "year"):
+        ctx = Context(desk.store, desk.period(period), scope, viewer)
+        for filters in ({}, {"entity_types": ["deal", "contact"]}):
+            kept, inline = _both(ctx, monkeypatch, **filters)
+            assert kept.total > 0
+            _same(kept, inline)
