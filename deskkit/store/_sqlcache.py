@@ -120,7 +120,7 @@ class CompileCache:
             if isinstance(node, ops.Literal) and _temporal(node):
                 key: tuple = ("literal", literals.setdefault(node, len(literals)), node.dtype)
             elif isinstance(node, ops.DatabaseTable):
-                key = ("table", node.name, node.schema)
+                key = ("table", node.name, node.namespace, node.schema)
             else:
                 args = tuple(of(a) for a in node.__args__)
                 if isinstance(node, ops.JoinReference | ops.SelfReference):
@@ -194,7 +194,7 @@ def _shape(op: ops.Node, sentinels_of: dict[ops.Literal, ops.Literal]) -> ops.No
         if node in sentinels_of:
             return sentinels_of[node]
         if isinstance(node, ops.DatabaseTable):
-            return ops.UnboundTable(name=node.name, schema=node.schema)
+            return ops.UnboundTable(name=node.name, schema=node.schema, namespace=node.namespace)
         if isinstance(node, ops.JoinReference | ops.SelfReference):
             args = dict(kwargs or zip(node.__argnames__, node.__args__, strict=True))
             args["identifier"] = renumber[node.identifier]

@@ -3,6 +3,8 @@ connection URL or a connected backend."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import threading
 from collections import OrderedDict
@@ -27,6 +29,11 @@ if TYPE_CHECKING:
 __all__ = ["Account", "Store", "open_store"]
 
 T = TypeVar("T")
+#: The catalog a DuckDB store file is attached as.
+_STORE = "deskkit_store"
+#: The in-memory catalog where a DuckDB store keeps derived tables.
+_KEPT = "deskkit_kept"
+_kept_names = itertools.count()
 #: Results kept by :meth:`Store.memo`.
 _MEMO_SIZE = 256
 
@@ -76,6 +83,14 @@ class Store:
         self._memo: OrderedDict[Hashable, Any] = OrderedDict()
         self._memo_lock = threading.Lock()
         self._building: dict[Hashable, threading.Lock] = {}
+        self._kept: str | None = None  # the kept tables' catalog ("" = none can be kept)
+        self._kept_tables: list[str] = []
+        # The catalog the store's tables are in, which every cursor must use too.
+        self._catalog = (
+            backend.con.execute("SELECT current_database()").fetchone()[0]
+            if backend.name == "duckdb"
+            else None
+        )
         #: Compiled SQL reused across filter changes (see :mod:`deskkit.store._sqlcache`).
         self.compile_cache: CompileCache | None = None
         if callable(getattr(backend, "compile", None)):
@@ -101,16 +116,29 @@ class Store:
         return self._thread_table(name)
 
     def _thread_table(self, name: str) -> ir.Table:
+        tables = self._local.__dict__.setdefault("tables", {})
+        if name not in tables:
+            tables[name] = _normalise(self._backend_here().table(name))
+        return tables[name]
+
+    def _backend_here(self) -> BaseBackend:
+        """The backend of this thread: the store's own on the thread that opened it, else a
+        cursor of its own (made on first use)."""
+        if threading.get_ident() == self._owner or not self.concurrent:
+            return self.backend
         local = self._local.__dict__
         if "backend" not in local:
-            local["backend"] = ibis.duckdb.from_connection(self.backend.con.cursor())
+            local["backend"] = ibis.duckdb.from_connection(self._cursor())
             if self.compile_cache is not None:
                 self.compile_cache.install(local["backend"])
-            local["tables"] = {}
-        tables = local["tables"]
-        if name not in tables:
-            tables[name] = _normalise(local["backend"].table(name))
-        return tables[name]
+        return local["backend"]
+
+    def _cursor(self) -> Any:
+        """A new DuckDB connection to the store's database, in the store's catalog (a new
+        connection starts in the default one)."""
+        cursor = self.backend.con.cursor()
+        cursor.execute(f"USE {self._catalog}")
+        return cursor
 
     def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
         """``compute()``, remembered under ``key`` for this store (a store is a read-only
@@ -139,8 +167,19 @@ class Store:
 
     @property
     def keeps_derived(self) -> bool:
-        """Whether :meth:`derived` keeps tables (an engine in this process: DuckDB)."""
-        return self.backend.name == "duckdb"
+        """Whether :meth:`derived` keeps tables: an engine in this process (DuckDB) that can
+        attach an in-memory catalog beside the store."""
+        return self.backend.name == "duckdb" and self._kept_catalog() is not None
+
+    def _kept_catalog(self) -> str | None:
+        with self._memo_lock:
+            if self._kept is None:
+                try:
+                    self.backend.con.execute(f"ATTACH ':memory:' AS {_KEPT}")
+                    self._kept = _KEPT
+                except Exception:  # a database opened read-only cannot attach one
+                    self._kept = ""
+            return self._kept or None
 
     @contextmanager
     def inline(self) -> Iterator[None]:
@@ -155,21 +194,51 @@ class Store:
             self._local.inline = before
 
     def derived(self, key: Hashable, build: Callable[[], ir.Table]) -> ir.Table | None:
-        """The table ``build()`` computes, materialised once for this store (and ``key``) and
-        kept in memory next to the engine, which then scans it like any table; None where the
-        engine is not in this process (a remote server), where a metric runs its query inline.
+        """The table ``build()`` computes, made once for this store (and ``key``) and kept by
+        the engine in an in-memory catalog beside the store, where later queries scan it like
+        any table; None where the engine cannot keep one (a remote server, a database opened
+        read-only), where a metric runs its query inline.
 
         For intermediate tables that are costly, the same for every filter and far smaller
         than their sources, such as the exchanges of every chat (one sort of all messages,
-        instead of one per period change)."""
-        if not self.keeps_derived or getattr(self._local, "inline", False):
+        instead of one per period change). The table is created by the engine from the
+        query's SQL: no rows pass through Python (a query scanning a Python object while
+        other threads query the same database can deadlock DuckDB)."""
+        if getattr(self._local, "inline", False) or not self.keeps_derived:
             return None
-        return self.memo(("derived", key), lambda: ibis.memtable(build().to_pyarrow()))
+        name = self.memo(("derived", key), lambda: self._keep(build()))
+        kept = self._local.__dict__.setdefault("kept", {})
+        if name not in kept:
+            kept[name] = self._backend_here().table(name, database=(_KEPT, "main"))
+        return kept[name]
+
+    def _keep(self, expr: ir.Table) -> str:
+        name = f"kept_{next(_kept_names)}"
+        from ibis.backends.sql.datatypes import DuckDBType
+
+        # Cast to the types Ibis gave the columns: the engine may type some wider (a small
+        # int8 literal is an INTEGER to DuckDB), and the kept table must have the query's
+        # schema, or a union of it with the query's other rows would not type-check.
+        cols = ", ".join(
+            f'CAST("{c}" AS {DuckDBType.to_string(t)}) AS "{c}"' for c, t in expr.schema().items()
+        )
+        sql = ibis.to_sql(expr, dialect="duckdb")
+        with self._cursor() as cursor:
+            cursor.execute(f'CREATE TABLE {_KEPT}.main."{name}" AS SELECT {cols} FROM ({sql})')
+        with self._memo_lock:
+            self._kept_tables.append(name)
+        return name
 
     def forget(self) -> None:
-        """Drop what :meth:`memo` remembered (after rows were written into the backend)."""
+        """Drop what :meth:`memo` remembered and the derived tables kept (after rows were
+        written into the backend)."""
         with self._memo_lock:
             self._memo.clear()
+            kept, self._kept_tables = self._kept_tables, []
+        for name in kept:
+            with contextlib.suppress(Exception), self.backend.con.cursor() as cursor:
+                cursor.execute(f'DROP TABLE IF EXISTS {_KEPT}.main."{name}"')
+        self._local.__dict__.pop("kept", None)
 
     @cached_property
     def account(self) -> Account:
@@ -203,6 +272,10 @@ class Store:
     @cached_property
     def stages(self) -> pd.DataFrame:
         return self._small("stages", ["pipeline_id", "sort", "stage_id"])
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _normalise(table: ir.Table) -> ir.Table:
@@ -246,7 +319,12 @@ def _connect(target: Any) -> tuple[BaseBackend, dict[str, ir.Table], str]:
         return backend, tables, str(path)
     if not path.exists():
         raise FileNotFoundError(f"no deskkit store at {path}")
-    backend = ibis.duckdb.connect(str(path), read_only=True)
+    # An in-memory instance with the file attached read-only (rather than the file opened
+    # read-only): other processes may still read the file, and the store can keep derived
+    # tables in memory beside it (see Store.derived).
+    backend = ibis.duckdb.connect()
+    backend.con.execute(f"ATTACH {_sql_text(str(path))} AS {_STORE} (READ_ONLY)")
+    backend.con.execute(f"USE {_STORE}")
     names = set(backend.list_tables())
     return backend, {t: backend.table(t) for t in SCHEMA if t in names}, str(path)
 

@@ -148,15 +148,37 @@ def test_a_derived_table_is_built_once_and_shared_by_threads(duckdb_file):
         t.start()
     for t in threads:
         t.join()
-    assert len(builds) == 1 and len(got) == 4 and all(t is got[0] for t in got)
-    kept = got[0]
+    # One table in the engine, each thread holding it through its own cursor.
+    assert len(builds) == 1 and len(got) == 4 and len({t.op().name for t in got}) == 1
+    kept = store.derived("per stage", build)
+    assert kept.op().name == got[0].op().name and len(builds) == 1
     assert kept.order_by("stage_id").to_pandas().to_dict("list") == {
         "stage_id": [13, 142],
         "n": [1, 1],
     }
-    assert store.derived("per stage", build) is kept and len(builds) == 1
+    # Kept in an in-memory catalog beside the store, never in the store's own file.
+    assert kept.op().namespace.catalog == "deskkit_kept"
+    assert "per stage" not in store.backend.list_tables()
     store.forget()
-    assert store.derived("per stage", build) is not kept and len(builds) == 2
+    again = store.derived("per stage", build)
+    assert again.op().name != kept.op().name and len(builds) == 2
+    with pytest.raises(Exception, match="does not exist"):
+        kept.to_pandas()  # forget dropped the old one
+
+
+def test_a_derived_table_is_never_written_into_a_users_database(tmp_path):
+    """A DuckDB database the user opened themselves (read-write) keeps its file untouched:
+    derived tables go to an in-memory catalog; opened read-only, none are kept."""
+    path = tmp_path / "own.duckdb"
+    con = ibis.duckdb.connect(str(path))
+    small_account().write(con)
+    store = open_store(con)
+    d = store.table("deals")
+    assert store.derived("n", lambda: d.aggregate(n=d.count())).to_pandas()["n"].tolist() == [2]
+    assert not any(name.startswith("kept_") for name in con.list_tables())
+    con.disconnect()
+    ro = open_store(ibis.duckdb.connect(str(path), read_only=True))
+    assert not ro.keeps_derived and ro.derived("n", lambda: pytest.fail("built")) is None
 
 
 def test_a_remote_engine_keeps_no_derived_table(duckdb_file, monkeypatch):
