@@ -178,3 +178,13 @@ def shared_store(key: str, builder: AccountBuilder | None = None) -> tuple[Any, 
         con = (builder or AccountBuilder()).write(ibis.duckdb.connect())
         _SHARED[key] = (con, open_store(con))
     return _SHARED[key]
+
+
+def kept_and_inline(store: Any, compute: Any) -> tuple[Any, Any]:
+    """``compute()`` twice: with the store's kept derived tables (``Store.derived``), then with
+    none (``Store.inline``, the path of a backend that keeps nothing), for tests that compare
+    the two paths of a metric."""
+    kept = compute()
+    with store.inline():
+        inline = compute()
+    return kept, inline

@@ -9,7 +9,7 @@ import statistics
 
 import pytest
 import vl_convert
-from accounts import AccountBuilder, shared_store, ts
+from accounts import AccountBuilder, kept_and_inline, shared_store, ts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -324,17 +324,14 @@ def test_messages_and_response_time_on_the_demo(desk):
     ],
 )
 @pytest.mark.parametrize("now", [NOW, dt.datetime(2026, 3, 31, 23, 45, tzinfo=dt.UTC)])
-def test_kept_exchanges_give_the_numbers_of_the_inline_query(chat, monkeypatch, days, now):
-    """Every talk's exchanges are cut once and kept (``Store.derived``); a backend that keeps
-    nothing cuts only the period's talks. Both give the same numbers, also for a "now" before
-    the newest message (where the kept cut is that moment's own)."""
-    from deskkit.store.open import Store
-
+def test_kept_exchanges_give_the_numbers_of_the_inline_query(chat, days, now):
+    """Every talk's exchanges are cut once and kept (``Store.derived``); without them (a
+    backend that keeps nothing, or ``Store.inline``) only the period's talks are cut. Both
+    give the same numbers, also for a "now" before the newest message (where the kept cut is
+    that moment's own)."""
     for scope, viewer in [(Scope(), None), (Scope(user=2), None), (Scope(), 1)]:
-        kept = response_time(ctx_of(chat, scope, viewer, now=now, days=days))
-        monkeypatch.setattr(Store, "keeps_derived", property(lambda self: False))
-        inline = response_time(ctx_of(chat, scope, viewer, now=now, days=days))
-        monkeypatch.undo()
+        ctx = ctx_of(chat, scope, viewer, now=now, days=days)
+        kept, inline = kept_and_inline(chat, lambda ctx=ctx: response_time(ctx))
         assert (kept.replies, kept.unanswered, kept.previous_replies) == (
             inline.replies,
             inline.unanswered,
@@ -345,16 +342,11 @@ def test_kept_exchanges_give_the_numbers_of_the_inline_query(chat, monkeypatch, 
         assert kept.by_user.equals(inline.by_user)
 
 
-def test_kept_exchanges_on_the_demo_match_the_inline_query(desk, monkeypatch):
-    from deskkit.store.open import Store
-
+def test_kept_exchanges_on_the_demo_match_the_inline_query(desk):
     for period in ("month", "year", (dt.date(2026, 9, 1), dt.date(2026, 9, 30))):
         for scope in (Scope(), Scope(user=int(desk.store.users.user_id.iloc[2]))):
             ctx = Context(desk.store, desk.period(period), scope)
-            kept = response_time(ctx)
-            monkeypatch.setattr(Store, "keeps_derived", property(lambda self: False))
-            inline = response_time(ctx)
-            monkeypatch.undo()
+            kept, inline = kept_and_inline(desk.store, lambda ctx=ctx: response_time(ctx))
             assert (kept.replies, kept.unanswered) == (inline.replies, inline.unanswered)
             assert kept.median_s == pytest.approx(inline.median_s, nan_ok=True)
             assert kept.by_user.equals(inline.by_user)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from accounts import AccountBuilder
+from accounts import AccountBuilder, kept_and_inline
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,7 +16,6 @@ from deskkit.metrics._base import Context
 from deskkit.metrics._rollup import DayGrid
 from deskkit.metrics.activity import activity
 from deskkit.metrics.messaging import messages
-from deskkit.store.open import Store
 
 BERLIN = "Europe/Berlin"  # summer time from 2026-03-29 02:00 local (01:00 UTC)
 
@@ -102,16 +101,6 @@ def store():
     return _account().open()
 
 
-def _both(store: Store, ctx: Context, monkeypatch, metric):
-    kept = metric(ctx)
-    monkeypatch.setattr(Store, "keeps_derived", property(lambda self: False))
-    try:
-        inline = metric(ctx)
-    finally:
-        monkeypatch.undo()
-    return kept, inline
-
-
 moments = st.integers(0, 21 * 24 * 4).map(lambda q: BASE + dt.timedelta(minutes=15 * q))
 
 
@@ -134,13 +123,11 @@ def test_activity_and_messages_from_kept_days_equal_the_raw_count(
     else:
         period = Period.preset(preset, timezone=BERLIN, now=now)
     ctx = Context(store, period, scope, Viewer(viewer))
-    with pytest.MonkeyPatch.context() as mp:
-        kept, inline = _both(store, ctx, mp, activity)
+    kept, inline = kept_and_inline(store, lambda: activity(ctx))
     assert kept.table.equals(inline.table)
     assert kept.by_type.equals(inline.by_type)
     assert (kept.total, kept.previous_total) == (inline.total, inline.previous_total)
-    with pytest.MonkeyPatch.context() as mp:
-        kept, inline = _both(store, ctx, mp, messages)
+    kept, inline = kept_and_inline(store, lambda: messages(ctx))
     assert kept.by_channel.equals(inline.by_channel)
     assert kept.by_user.equals(inline.by_user)
     assert (kept.incoming, kept.previous_incoming) == (inline.incoming, inline.previous_incoming)
@@ -151,12 +138,12 @@ def test_activity_and_messages_from_kept_days_equal_the_raw_count(
     }
 
 
-def test_activity_and_messages_on_the_demo_from_kept_days(desk, monkeypatch):
+def test_activity_and_messages_on_the_demo_from_kept_days(desk):
     for period in ("today", "week", "month", "year", (dt.date(2026, 9, 1), dt.date(2026, 9, 30))):
         ctx = Context(desk.store, desk.period(period))
-        kept, inline = _both(desk.store, ctx, monkeypatch, activity)
+        kept, inline = kept_and_inline(desk.store, lambda ctx=ctx: activity(ctx))
         assert kept.total > 0 and kept.table.equals(inline.table)
         assert kept.previous_total == inline.previous_total
-        kept, inline = _both(desk.store, ctx, monkeypatch, messages)
+        kept, inline = kept_and_inline(desk.store, lambda ctx=ctx: messages(ctx))
         assert kept.outgoing > 0 and kept.by_channel.equals(inline.by_channel)
         assert kept.by_user.equals(inline.by_user)

@@ -7,14 +7,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from accounts import AccountBuilder
+from accounts import AccountBuilder, kept_and_inline
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deskkit.filters import Period, Scope, Viewer
 from deskkit.metrics._base import Context
 from deskkit.metrics.activity import Events, events
-from deskkit.store.open import Store
 
 BERLIN = "Europe/Berlin"  # summer time from 2026-03-29 02:00 local (01:00 UTC)
 BASE = dt.datetime(2026, 3, 20)  # nine days before the change to summer time
@@ -79,15 +78,9 @@ def store():
     return _account().open()
 
 
-def _both(ctx: Context, monkeypatch: pytest.MonkeyPatch, **filters) -> tuple[Events, Events]:
+def _both(ctx: Context, **filters) -> tuple[Events, Events]:
     """The feed from the kept counts, then from the raw events only."""
-    kept = events(ctx, **filters)
-    monkeypatch.setattr(Store, "keeps_derived", property(lambda self: False))
-    try:
-        inline = events(ctx, **filters)
-    finally:
-        monkeypatch.undo()
-    return kept, inline
+    return kept_and_inline(ctx.store, lambda: events(ctx, **filters))
 
 
 def _same(kept: Events, inline: Events) -> None:
@@ -123,19 +116,18 @@ def test_events_from_kept_days_equal_the_raw_count(
         period = Period.preset(preset, timezone=BERLIN, now=now)
     ctx = Context(store, period, scope, Viewer(viewer))
     filters = dict(types=types, entity_types=entity_types, authors=authors, limit=limit)
-    with pytest.MonkeyPatch.context() as mp:
-        kept, inline = _both(ctx, mp, **filters)
+    kept, inline = _both(ctx, **filters)
     _same(kept, inline)
     assert any(k[0] == "derived" and k[1][0] == "events per day" for k in store._memo)
 
 
-def test_events_of_a_week_count_every_case(store, monkeypatch):
+def test_events_of_a_week_count_every_case(store):
     """A whole week across the change (whole days and edges): the kept counts meet every kind
     of event, and see what the raw rows see."""
     now = dt.datetime(2026, 4, 2, 10, 30, tzinfo=dt.UTC)
     period = Period.between(dt.date(2026, 3, 24), dt.date(2026, 4, 2), timezone=BERLIN, now=now)
     for viewer in (None, 1, 3):
-        kept, inline = _both(Context(store, period, Scope(), Viewer(viewer)), monkeypatch)
+        kept, inline = _both(Context(store, period, Scope(), Viewer(viewer)))
         _same(kept, inline)
         assert kept.total > 0
     # The unrestricted viewer sees the events on the deal without an owner, no one else does.
@@ -148,14 +140,14 @@ def test_events_sql_shows_the_raw_query(store):
     now = dt.datetime(2026, 4, 2, 10, 30, tzinfo=dt.UTC)
     period = Period.between(dt.date(2026, 3, 24), dt.date(2026, 4, 2), timezone=BERLIN, now=now)
     sql = events(Context(store, period)).sql()["counts"]
-    assert '"events"' in sql and '"deals"' in sql and "memtable" not in sql.lower()
+    assert '"events"' in sql and '"deals"' in sql and "deskkit_kept" not in sql
 
 
-def test_events_on_the_demo_from_kept_days(desk, monkeypatch):
+def test_events_on_the_demo_from_kept_days(desk):
     past_month = (dt.date(2026, 9, 1), dt.date(2026, 9, 30))
     for period in ("today", "week", "month", "year", past_month):
         ctx = Context(desk.store, desk.period(period))
-        kept, inline = _both(ctx, monkeypatch)
+        kept, inline = _both(ctx)
         assert kept.total > 0
         _same(kept, inline)
     # A restricted viewer and a department, with an entity filter.
@@ -166,6 +158,6 @@ def test_events_on_the_demo_from_kept_days(desk, monkeypatch):
     for period in ("month", "year"):
         ctx = Context(desk.store, desk.period(period), scope, viewer)
         for filters in ({}, {"entity_types": ["deal", "contact"]}):
-            kept, inline = _both(ctx, monkeypatch, **filters)
+            kept, inline = _both(ctx, **filters)
             assert kept.total > 0
             _same(kept, inline)
