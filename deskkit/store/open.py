@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import ibis
 from ibis.backends import BaseBackend
+from ibis.backends.sql.datatypes import DuckDBType
 
 from deskkit.store._sqlcache import CompileCache
 from deskkit.store.schema import SCHEMA
@@ -161,8 +162,11 @@ class Store:
                     self._building.pop(key, None)
             with self._memo_lock:
                 self._memo[key] = value
+                evicted = []
                 while len(self._memo) > _MEMO_SIZE:
-                    self._memo.popitem(last=False)
+                    evicted.append(self._memo.popitem(last=False))
+            # A kept table whose name is forgotten would stay in memory for good: drop it.
+            self._drop([name for k, name in evicted if isinstance(k, tuple) and k[0] == "derived"])
         return value
 
     @property
@@ -214,8 +218,6 @@ class Store:
 
     def _keep(self, expr: ir.Table) -> str:
         name = f"kept_{next(_kept_names)}"
-        from ibis.backends.sql.datatypes import DuckDBType
-
         # Cast to the types Ibis gave the columns: the engine may type some wider (a small
         # int8 literal is an INTEGER to DuckDB), and the kept table must have the query's
         # schema, or a union of it with the query's other rows would not type-check.
@@ -234,11 +236,18 @@ class Store:
         written into the backend)."""
         with self._memo_lock:
             self._memo.clear()
-            kept, self._kept_tables = self._kept_tables, []
-        for name in kept:
+            kept = list(self._kept_tables)
+        self._drop(kept)
+
+    def _drop(self, names: list[str]) -> None:
+        """Drop kept tables (a thread still holding one gets an error naming it)."""
+        for name in names:
             with contextlib.suppress(Exception), self.backend.con.cursor() as cursor:
                 cursor.execute(f'DROP TABLE IF EXISTS {_KEPT}.main."{name}"')
-        self._local.__dict__.pop("kept", None)
+            with self._memo_lock:
+                if name in self._kept_tables:
+                    self._kept_tables.remove(name)
+            self._local.__dict__.get("kept", {}).pop(name, None)
 
     @cached_property
     def account(self) -> Account:

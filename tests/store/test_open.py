@@ -188,3 +188,21 @@ def test_a_remote_engine_keeps_no_derived_table(duckdb_file, monkeypatch):
     monkeypatch.setattr(type(store.backend), "name", "postgres")
     assert not store.keeps_derived
     assert store.derived("x", lambda: pytest.fail("built")) is None
+
+
+def test_a_derived_table_forgotten_by_the_memo_is_dropped(duckdb_file, monkeypatch):
+    """The memo keeps a bounded number of results: a kept table it lets go of is dropped from
+    the engine, so a long-running desktop (a kept table per "now" for some metrics) does not
+    grow without end."""
+    import deskkit.store.open as store_open
+
+    monkeypatch.setattr(store_open, "_MEMO_SIZE", 2)
+    store = open_store(duckdb_file)
+    d = store.table("deals")
+    names = [store.derived(i, lambda: d.aggregate(n=d.count())).op().name for i in range(4)]
+    left = set(
+        store.backend.con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'deskkit_kept'"
+        ).fetchall()
+    )
+    assert {n for (n,) in left} == set(names[-2:])
