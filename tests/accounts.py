@@ -188,3 +188,31 @@ def kept_and_inline(store: Any, compute: Any) -> tuple[Any, Any]:
     with store.inline():
         inline = compute()
     return kept, inline
+
+
+#: Summer time in Berlin from 2026-03-29 02:00 local (01:00 UTC).
+BERLIN = "Europe/Berlin"
+#: Nine days before that change: kept per-day counts are tested on three weeks around it.
+DST_BASE = dt.datetime(2026, 3, 20)
+
+
+def dst_periods() -> Any:
+    """A hypothesis strategy: periods in Berlin within three weeks around the change to summer
+    time (custom ranges, or today / week / month), seen at "now"s on a 15-minute grid, so that
+    period edges fall inside days, at midnights and on the lost hour."""
+    from hypothesis import strategies as st
+
+    from deskkit.filters import Period
+
+    @st.composite
+    def draw(draw: Any) -> Period:
+        q = draw(st.integers(0, 21 * 24 * 4))
+        now = (DST_BASE + dt.timedelta(minutes=15 * q)).replace(tzinfo=UTC)
+        preset = draw(st.sampled_from([None, "today", "week", "month"]))
+        if preset is not None:
+            return Period.preset(preset, timezone=BERLIN, now=now)
+        day = DST_BASE.date() + dt.timedelta(days=draw(st.integers(0, 18)))
+        end = day + dt.timedelta(days=draw(st.integers(0, 9)))
+        return Period.between(day, end, timezone=BERLIN, now=now)
+
+    return draw()

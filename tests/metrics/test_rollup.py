@@ -7,17 +7,15 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from accounts import AccountBuilder, kept_and_inline
+from accounts import BERLIN, DST_BASE, AccountBuilder, dst_periods, kept_and_inline
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deskkit.filters import Period, Scope, Viewer
+from deskkit.filters import Scope, Viewer
 from deskkit.metrics._base import Context
 from deskkit.metrics._rollup import DayGrid
 from deskkit.metrics.activity import activity
 from deskkit.metrics.messaging import messages
-
-BERLIN = "Europe/Berlin"  # summer time from 2026-03-29 02:00 local (01:00 UTC)
 
 
 def test_the_grid_starts_days_at_local_midnight():
@@ -45,8 +43,6 @@ def test_the_grid_starts_days_at_local_midnight():
 
 # Kept counts against the raw rows ---------------------------------------------------------------
 
-BASE = dt.datetime(2026, 3, 20)  # nine days before the change to summer time
-
 
 def _account() -> AccountBuilder:
     """Calls, notes, messages in and out, moves and created deals every few hours over three
@@ -56,7 +52,7 @@ def _account() -> AccountBuilder:
     b.deal(2, "2026-03-27 10:00", 11, owner=2, moves=[("2026-04-02 00:00", 142)])
     b.deal(3, "2026-03-25 22:59", 11, owner=3, deleted=True, moves=[("2026-03-30 06:00", 12)])
     for i in range(160):
-        at = BASE + dt.timedelta(hours=3 * i, minutes=(37 * i) % 60)
+        at = DST_BASE + dt.timedelta(hours=3 * i, minutes=(37 * i) % 60)
         user = [1, 2, 3, 0][i % 4]
         deal = [1, 2, 3][i % 3]
         b.add(
@@ -101,27 +97,13 @@ def store():
     return _account().open()
 
 
-moments = st.integers(0, 21 * 24 * 4).map(lambda q: BASE + dt.timedelta(minutes=15 * q))
-
-
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    first=st.integers(0, 18),
-    length=st.integers(0, 9),
-    now=moments,
-    preset=st.sampled_from([None, "today", "week", "month"]),
+    period=dst_periods(),
     scope=st.sampled_from([Scope(), Scope(user=2), Scope(department=1)]),
     viewer=st.sampled_from([None, 1]),
 )
-def test_activity_and_messages_from_kept_days_equal_the_raw_count(
-    store, first, length, now, preset, scope, viewer
-):
-    now = now.replace(tzinfo=dt.UTC)
-    day = BASE.date() + dt.timedelta(days=first)
-    if preset is None:
-        period = Period.between(day, day + dt.timedelta(days=length), timezone=BERLIN, now=now)
-    else:
-        period = Period.preset(preset, timezone=BERLIN, now=now)
+def test_activity_and_messages_from_kept_days_equal_the_raw_count(store, period, scope, viewer):
     ctx = Context(store, period, scope, Viewer(viewer))
     kept, inline = kept_and_inline(store, lambda: activity(ctx))
     assert kept.table.equals(inline.table)

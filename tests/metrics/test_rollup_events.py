@@ -7,16 +7,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from accounts import AccountBuilder, kept_and_inline
+from accounts import BERLIN, DST_BASE, AccountBuilder, dst_periods, kept_and_inline
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deskkit.filters import Period, Scope, Viewer
 from deskkit.metrics._base import Context
 from deskkit.metrics.activity import Events, events
-
-BERLIN = "Europe/Berlin"  # summer time from 2026-03-29 02:00 local (01:00 UTC)
-BASE = dt.datetime(2026, 3, 20)  # nine days before the change to summer time
 
 TYPES = [
     "lead_added",
@@ -65,7 +62,7 @@ def _account() -> AccountBuilder:
             type=TYPES[i % len(TYPES)],
             entity_type=ent,
             entity_id=eid,
-            created_at=BASE + dt.timedelta(minutes=97 * i),
+            created_at=DST_BASE + dt.timedelta(minutes=97 * i),
             created_by=AUTHORS[i % len(AUTHORS)],
             value_before=None,
             value_after=None,
@@ -89,15 +86,9 @@ def _same(kept: Events, inline: Events) -> None:
     assert kept.feed.equals(inline.feed)
 
 
-moments = st.integers(0, 21 * 24 * 4).map(lambda q: BASE + dt.timedelta(minutes=15 * q))
-
-
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    first=st.integers(0, 18),
-    length=st.integers(0, 9),
-    now=moments,
-    preset=st.sampled_from([None, "today", "week", "month"]),
+    period=dst_periods(),
     scope=st.sampled_from([Scope(), Scope(user=2), Scope(department=1)]),
     viewer=st.sampled_from([None, 1, 2, 3]),
     types=st.sampled_from([None, "lead_added", ["task_added", "incoming_call"]]),
@@ -106,14 +97,8 @@ moments = st.integers(0, 21 * 24 * 4).map(lambda q: BASE + dt.timedelta(minutes=
     limit=st.sampled_from([3, 200]),
 )
 def test_events_from_kept_days_equal_the_raw_count(
-    store, first, length, now, preset, scope, viewer, types, entity_types, authors, limit
+    store, period, scope, viewer, types, entity_types, authors, limit
 ):
-    now = now.replace(tzinfo=dt.UTC)
-    day = BASE.date() + dt.timedelta(days=first)
-    if preset is None:
-        period = Period.between(day, day + dt.timedelta(days=length), timezone=BERLIN, now=now)
-    else:
-        period = Period.preset(preset, timezone=BERLIN, now=now)
     ctx = Context(store, period, scope, Viewer(viewer))
     filters = dict(types=types, entity_types=entity_types, authors=authors, limit=limit)
     kept, inline = _both(ctx, **filters)
