@@ -79,7 +79,12 @@ class Context:
         The viewer's rights are applied here, inside the query, so no metric can return rows
         the viewer may not see.
         """
-        t = self.store.table("deals")
+        return self.deal_rows(self.store.table("deals"))
+
+    def deal_rows(self, t: ir.Table) -> ir.Table:
+        """The rows of ``t`` whose deal :meth:`deals` keeps, where ``t`` carries the deal's
+        ``is_deleted`` and ``responsible_user_id`` (a kept table with them beside each row
+        then needs no join with the deals)."""
         return t.filter(~t.is_deleted.fill_null(False), self.by_owner(t.responsible_user_id))
 
     def visible_deals(self) -> ir.Table:

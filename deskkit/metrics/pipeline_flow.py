@@ -7,6 +7,7 @@ n+1; unsorted is 0, lost -1 and any stage of another pipeline -2 (off the line).
 
 from __future__ import annotations
 
+import datetime as _dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -122,59 +123,147 @@ class PipelineLine:
 # Engine expressions ---------------------------------------------------------------------------
 
 
+def _line_moves(ctx: Context, line: PipelineLine) -> ir.Table:
+    """The moves touching this pipeline, each with its deal's columns and what the rules ask
+    of "the deal's moves from this one on" (see :func:`_line_moves_from`).
+
+    Where the store keeps derived tables, every such move is numbered once per pipeline (a
+    period change then filters them, instead of grouping a year of moves by deal); elsewhere
+    only the moves from the period's start are read, which answers the same questions.
+    """
+    kept = ctx.store.derived(("pipeline moves", line), lambda: _line_moves_from(ctx, line, None))
+    return kept if kept is not None else _line_moves_from(ctx, line, ctx.t0)
+
+
+def _line_moves_from(ctx: Context, line: PipelineLine, floor: _dt.datetime | None) -> ir.Table:
+    """The moves at or after ``floor`` (all if None) touching this pipeline, of every deal
+    (deleted too: the request's filters pick), one row each: the move (``deal_id, at`` and
+    the four stage ids), its positions ``a`` (from) and ``b`` (to), ``prev_at`` (the deal's
+    previous such move at or after ``floor``, NULL if none), ``next_new_at`` /
+    ``next_won_at`` / ``next_lost_at`` (the first move from this one on that made the deal
+    new / won / lost here) and the deal's ``is_deleted, responsible_user_id, created_at,
+    price`` and current position ``cur``.
+
+    A deal's stage at moment t is the ``from`` of its first move at or after t: the move with
+    ``at >= t`` whose ``prev_at`` is before t or NULL. Only moves touching the pipeline are
+    needed: a deal's first such move after t has the same position as its first move after t
+    (one outside the pipeline comes from outside, and so does the move that later brings the
+    deal in), and it is outside if there is none.
+    """
+    m = ctx.table("deal_moves")
+    pid = line.pipeline_id
+    m = m.filter((m.from_pipeline_id == pid) | (m.to_pipeline_id == pid))
+    if floor is not None:
+        m = m.filter(m.at >= floor)
+    d = ctx.table("deals")
+    d = d.select(
+        "deal_id",
+        "is_deleted",
+        "responsible_user_id",
+        "created_at",
+        price=d.price.fill_null(0),
+        cur=line.position(d.pipeline_id, d.stage_id),
+    )
+    m = m.join(d, "deal_id")
+    m = m.mutate(
+        a=line.position(m.from_pipeline_id, m.from_stage_id),
+        b=line.position(m.to_pipeline_id, m.to_stage_id),
+    )
+    # One order for every window below (moves stamped the same moment are numbered in an
+    # arbitrary but single order), so "previous" and "from this one on" agree on ties.
+    m = m.mutate(seq=ibis.row_number().over(group_by=m.deal_id, order_by=m.at))
+    back = ibis.window(group_by=m.deal_id, order_by=m.seq)
+    ahead = ibis.window(group_by=m.deal_id, order_by=m.seq, preceding=0, following=None)
+    a, b, won = m.a, m.b, line.n + 1
+
+    def first(made: ir.BooleanValue) -> ir.TimestampValue:
+        return ibis.ifelse(made, m.at, ibis.null("timestamp")).min().over(ahead)
+
+    return m.mutate(
+        prev_at=m.at.lag().over(back),
+        # New: accepted from unsorted or arrived from another pipeline.
+        next_new_at=first((b >= 1) & ((a == UNSORTED) | (a == OUTSIDE))),
+        next_won_at=first((b == won) & (a != won)),
+        next_lost_at=first((b == LOST) & (a != LOST)),
+    ).drop("seq")
+
+
+def _line_deals(ctx: Context, line: PipelineLine) -> ir.Table:
+    """Every deal (deleted too) with its columns, current position ``cur`` and ``last_at``,
+    its last move touching this pipeline (at or after the period's start where nothing is
+    kept; NULL if none), kept once per pipeline like :func:`_line_moves`."""
+
+    def build(floor: _dt.datetime | None) -> ir.Table:
+        m = ctx.table("deal_moves")
+        pid = line.pipeline_id
+        m = m.filter((m.from_pipeline_id == pid) | (m.to_pipeline_id == pid))
+        if floor is not None:
+            m = m.filter(m.at >= floor)
+        last = m.group_by("deal_id").aggregate(last_at=m.at.max())
+        d = ctx.table("deals")
+        j = d.left_join(last, d.deal_id == last.deal_id)
+        return j.select(
+            deal_id=j.deal_id,
+            is_deleted=j.is_deleted,
+            responsible_user_id=j.responsible_user_id,
+            created_at=j.created_at,
+            price=j.price.fill_null(0),
+            cur=line.position(j.pipeline_id, j.stage_id),
+            last_at=j.last_at,
+        )
+
+    kept = ctx.store.derived(("pipeline deals", line), lambda: build(None))
+    return kept if kept is not None else build(ctx.t0)
+
+
 def _per_deal(ctx: Context, line: PipelineLine) -> ir.Table:
     """One row per visible deal that can count: its position at the start and at the end, and
     whether a move during the period made it new, won or lost here (``moved_*``; see
     :func:`_sets` for the deals created so).
 
-    A deal's stage at moment t is the ``from`` of its first move at or after t, or its current
-    stage when it has none; so only moves after the period's start are read. For deals created
-    inside the period the "start" position is the stage they were created in (a deal's moves
-    follow its creation). Deals that sat outside this pipeline's open stages all period (most
-    closed deals) are skipped early: they count nowhere, and skipping them keeps the work
-    proportional to the period's activity.
+    Deals with a move at or after the period's start take their start position from the first
+    one, and their end position from the first at or after its end (or their current one);
+    the others sat where they are now all period. For deals created inside the period the
+    "start" position is the stage they were created in (a deal's moves follow its creation).
+    Deals that sat outside this pipeline's open stages all period (most closed deals) are
+    skipped early: they count nowhere, and skipping them keeps the work proportional to the
+    period's activity.
     """
     t0, t1 = ctx.period.start_utc, ctx.period.until_utc
-    won = line.n + 1
-    m = ctx.store.table("deal_moves")
-    # Only moves touching this pipeline: a deal's first such move after t has the same position
-    # as its first move after t (one outside the pipeline comes from outside, and so does the
-    # move that later brings the deal in), and it is outside if there is none.
-    pid = line.pipeline_id
-    later = m.filter(m.at >= t0, (m.from_pipeline_id == pid) | (m.to_pipeline_id == pid))
-    # Each move's positions once, as columns: inlined into each flag below, the engine would
-    # evaluate the position CASEs six times per move (a third of a year's cost at 1M).
-    later = later.mutate(
-        a=line.position(later.from_pipeline_id, later.from_stage_id),
-        b=line.position(later.to_pipeline_id, later.to_stage_id),
-        during=later.at < t1,
-    )
-    a, b, during = later.a, later.b, later.during
-    first = later.group_by("deal_id").aggregate(
-        p0=later.from_pipeline_id.argmin(later.at),
-        s0=later.from_stage_id.argmin(later.at),
-        p1=later.from_pipeline_id.argmin(later.at, where=later.at >= t1),
-        s1=later.from_stage_id.argmin(later.at, where=later.at >= t1),
-        # New: accepted from unsorted or arrived from another pipeline.
-        moved_new=(during & (b >= 1) & ((a == UNSORTED) | (a == OUTSIDE))).any(),
-        moved_won=(during & (b == won) & (a != won)).any(),
-        moved_lost=(during & (b == LOST) & (a != LOST)).any(),
-    )
-    d = ctx.deals()
-    d = d.filter(d.created_at < t1)
-    open_now = (d.pipeline_id == line.pipeline_id) & d.stage_id.isin(list(line.open_ids))
-    d = d.filter(open_now | (d.created_at >= t0) | d.deal_id.isin(first.deal_id))
-    j = d.left_join(first, d.deal_id == first.deal_id)
-    return j.select(
+    k = _line_moves(ctx, line)
+
+    def first_after(t: _dt.datetime) -> ir.BooleanValue:
+        return (k.at >= t) & (k.prev_at.isnull() | (k.prev_at < t))
+
+    moved = ctx.deal_rows(k).filter(k.created_at < t1, first_after(t0))
+    later = k.filter(first_after(t1)).select("deal_id", p1=k.a)
+    j = moved.left_join(later, moved.deal_id == later.deal_id)
+    during = {name: j[f"next_{name}_at"] < t1 for name in ("new", "won", "lost")}
+    moved = j.select(
         deal_id=j.deal_id,
-        price=j.price.fill_null(0),
+        price=j.price,
         created_in=j.created_at >= t0,
-        pos0=line.position(j.p0.coalesce(j.pipeline_id), j.s0.coalesce(j.stage_id)),
-        pos1=line.position(j.p1.coalesce(j.pipeline_id), j.s1.coalesce(j.stage_id)),
-        moved_new=j.moved_new.fill_null(False),
-        moved_won=j.moved_won.fill_null(False),
-        moved_lost=j.moved_lost.fill_null(False),
+        pos0=j.a,
+        pos1=j.p1.coalesce(j.cur),
+        **{f"moved_{name}": flag.fill_null(False) for name, flag in during.items()},
     )
+    d = ctx.deal_rows(_line_deals(ctx, line))
+    still = d.filter(
+        d.created_at < t1,
+        ((d.cur >= 1) & (d.cur <= line.n)) | (d.created_at >= t0),
+        d.last_at.isnull() | (d.last_at < t0),
+    )
+    still = still.select(
+        deal_id=still.deal_id,
+        price=still.price,
+        created_in=still.created_at >= t0,
+        pos0=still.cur,
+        pos1=still.cur,
+        moved_new=ibis.literal(False),
+        moved_won=ibis.literal(False),
+        moved_lost=ibis.literal(False),
+    )
+    return moved.union(still)
 
 
 def _sets(per: ir.Table | pd.DataFrame, line: PipelineLine) -> dict[str, Any]:
@@ -191,21 +280,9 @@ def _sets(per: ir.Table | pd.DataFrame, line: PipelineLine) -> dict[str, Any]:
 
 def _moves(ctx: Context, line: PipelineLine) -> ir.Table:
     """Moves during the period touching this pipeline, of visible deals, with positions."""
-    t0, t1 = ctx.period.start_utc, ctx.period.until_utc
-    m = ctx.store.table("deal_moves")
-    pid = line.pipeline_id
-    m = m.filter(
-        m.at >= t0,
-        m.at < t1,
-        (m.from_pipeline_id == pid) | (m.to_pipeline_id == pid),
-    )
-    m = m.mutate(
-        a=line.position(m.from_pipeline_id, m.from_stage_id),
-        b=line.position(m.to_pipeline_id, m.to_stage_id),
-    )
-    # Positions before the semi-join: DuckDB then hashes the period's moves and streams the
-    # deals past them, instead of hashing every deal (twice as fast at 1M deals).
-    return m.semi_join(ctx.deals(), "deal_id")
+    k = _line_moves(ctx, line)
+    cols = ["deal_id", "at", "from_pipeline_id", "from_stage_id", "to_pipeline_id"]
+    return ctx.deal_rows(k).filter(ctx.during(k.at)).select(*cols, "to_stage_id", "a", "b")
 
 
 def _crosses(mv: ir.Table, k: int) -> tuple[ir.BooleanValue, ir.BooleanValue]:
@@ -254,7 +331,8 @@ class PipelineFlow:
 
     def sql(self) -> dict[str, str]:
         """The SQL the engine ran for these numbers (query name -> SQL), so nothing is hidden."""
-        return to_sql(_queries(self._ctx, self._line))
+        with self._ctx.store.inline():
+            return to_sql(_queries(self._ctx, self._line))
 
     def records(
         self,
