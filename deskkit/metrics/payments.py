@@ -122,18 +122,36 @@ def _members(ctx: Context, sets: dict[str, tuple[Mode, tuple[Pair, ...]]]) -> ir
             ~_in_stages(m.from_pipeline_id, m.from_stage_id, pairs),
         )
         parts.append(entered.select(counter=counter, deal_id=entered.deal_id))
-        # Created in the set: a deal's creation stage is the `from` of its first move, else
-        # its stage now.
-        d = ctx.table("deals")
-        d = d.filter(ctx.during(d.created_at))
-        own = m.semi_join(d, "deal_id")
-        init = own.group_by("deal_id").aggregate(
-            p=own.from_pipeline_id.argmin(own.at), s=own.from_stage_id.argmin(own.at)
+        made = _created_in(ctx)
+        made = made.filter(ctx.during(made.created_at), _in_stages(made.p, made.s, pairs))
+        parts.append(made.select(counter=counter, deal_id=made.deal_id))
+    return ibis.union(*parts, distinct=True)
+
+
+def _created_in(ctx: Context) -> ir.Table:
+    """``deal_id, created_at, p, s``: the (pipeline, stage) each deal was created in, the
+    ``from`` of its first move, else its stage now. Kept once per store where the engine
+    keeps derived tables (it never changes); elsewhere only for the deals created during the
+    period."""
+
+    def build(during: bool) -> ir.Table:
+        m, d = ctx.table("deal_moves"), ctx.table("deals")
+        if during:
+            d = d.filter(ctx.during(d.created_at))
+            m = m.semi_join(d, "deal_id")
+        init = m.group_by("deal_id").aggregate(
+            p=m.from_pipeline_id.argmin(m.at), s=m.from_stage_id.argmin(m.at)
         )
         j = d.left_join(init, d.deal_id == init.deal_id)
-        j = j.filter(_in_stages(j.p.coalesce(j.pipeline_id), j.s.coalesce(j.stage_id), pairs))
-        parts.append(j.select(counter=counter, deal_id=j.deal_id))
-    return ibis.union(*parts, distinct=True)
+        return j.select(
+            deal_id=j.deal_id,
+            created_at=j.created_at,
+            p=j.p.coalesce(j.pipeline_id),
+            s=j.s.coalesce(j.stage_id),
+        )
+
+    kept = ctx.store.derived(("creation stages",), lambda: build(False))
+    return kept if kept is not None else build(True)
 
 
 @dataclass(frozen=True)
@@ -159,7 +177,8 @@ class PaymentCounters:
 
     def sql(self) -> dict[str, str]:
         """The SQL behind the numbers (query name -> SQL)."""
-        return to_sql({"counters": _query(self._ctx, self._sets)})
+        with self._ctx.store.inline():
+            return to_sql({"counters": _query(self._ctx, self._sets)})
 
     def records(self, counter: str, *, limit: int | None = None) -> pd.DataFrame:
         """The deals behind counter ``counter`` (by name), largest budget first."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import pytest
 import vl_convert as vlc
-from accounts import STAGES, AccountBuilder
+from accounts import STAGES, AccountBuilder, kept_and_inline
 
 from deskkit.charts.payments import payment_counters_chart
 from deskkit.filters import Period, Scope, Viewer
@@ -63,6 +64,20 @@ def test_counter_table(store):
     assert list(r.counters.columns) == ["name", "mode", "stages", "n_stages", "deals", "budget"]
     assert list(r.counters["stages"]) == ["Sales: C", "Repeat: Y, won"]
     assert list(r.counters["n_stages"]) == [1, 3]  # Y plus the two pipelines' won stages
+
+
+def test_created_in_the_set_counts_by_the_stage_it_was_created_in():
+    b = AccountBuilder()
+    b.deal(1, "2026-03-20", 22, pipeline=2, price=10, moves=[("2026-03-25", 21)])  # counts
+    b.deal(2, "2026-03-20", 21, pipeline=2, price=20, moves=[("2026-04-02", 22)])  # in April
+    b.deal(3, "2026-02-20", 22, pipeline=2, price=40, moves=[("2026-03-25", 21)])  # February
+    b.deal(4, "2026-03-21", 11, price=80, moves=[("2026-03-22", 22, 2)])  # entered by a move
+    store = b.open()
+    # The creation stage is the first move's `from` (deal 1 is in 21 now), the store keeps it
+    # for every deal where it can (kept) and reads it per period elsewhere (inline).
+    for r in kept_and_inline(store, lambda: run(store)):
+        assert r.value("Paid") == (2, 90.0)
+        assert sorted(r.records("Paid")["deal_id"]) == [1, 4]
 
 
 def test_later_period_and_state_now(store):
@@ -142,6 +157,10 @@ def test_definition_and_chart(store):
 
 
 def test_demo_account(desk):
+    for period in ("year", "month", (dt.date(2025, 3, 1), dt.date(2025, 3, 31))):
+        ctx = Context(desk.store, desk.period(period))
+        kept, inline = kept_and_inline(desk.store, lambda ctx=ctx: payment_counters(ctx))
+        pd.testing.assert_frame_equal(kept.counters, inline.counters)
     r = payment_counters(Context(desk.store, desk.period("month")))
     assert list(r.counters["name"]) == ["Awaiting payment", "Paid"]
     assert (r.counters["deals"] > 0).all() and (r.counters["budget"] > 0).all()
