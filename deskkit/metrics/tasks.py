@@ -74,15 +74,14 @@ def _open_after(t: ir.Table, moment: _dt.datetime | ir.TimestampValue) -> ir.Boo
 
 def _candidates(ctx: Context, t: ir.Table, name: str) -> ir.Table:
     """Rows of ``t`` (from :func:`_tasks`) not on a deleted deal, with only what the queries
-    need: ``task_id, responsible_user_id, deadline`` and ``done_at``, when the task was done
-    (null = not done). ``name`` names the CTE, so it must be unique within a query."""
+    need: ``task_id, responsible_user_id, created_at, deadline`` and ``done_at``, when the
+    task was done (null = not done). ``name`` names the CTE, so it must be unique within a query."""
     done_at = t.completed_at.coalesce(
         ibis.ifelse(t.is_completed.fill_null(False), ibis.literal(_EPOCH), ibis.null("timestamp"))
     )
-    t = t.select(
-        "task_id", "responsible_user_id", "deadline", "entity_type", "entity_id", done_at=done_at
-    )
-    t = ctx.live(t).select("task_id", "responsible_user_id", "deadline", "done_at")
+    cols = ["task_id", "responsible_user_id", "created_at", "deadline"]
+    t = t.select(*cols, "entity_type", "entity_id", done_at=done_at)
+    t = ctx.live(t).select(*cols, "done_at")
     # A named table becomes a CTE, which the engine computes once for all its uses.
     return t.alias(name)
 
@@ -147,50 +146,97 @@ def _overdue_now(ctx: Context) -> ir.Table:
     return s.select("task_id", "responsible_user_id", "deadline_now")
 
 
-def _missed(ctx: Context) -> ir.Table:
-    """Distinct (task, missed deadline) occurrences in the period, with the task's status now."""
+def _missed(ctx: Context, detail: bool = False) -> ir.Table:
+    """Distinct (task, missed deadline) occurrences in the period: ``task_id,
+    responsible_user_id, missed_deadline`` and the task's fate now, ``done_now`` and
+    ``overdue_now``; ``detail`` adds the task's ``deadline_now`` (for the records)."""
     now = ctx.now
-    # A task can only miss a deadline in the period if it was not done by the period's start,
-    # and the deadline is either the task's own one (missed only if not done by it), or the
-    # old or new deadline of one of its changes. A few more tasks may pass these cheap tests:
-    # the verdict below is exact.
+    occ = _occurrences(ctx)
+    occ = occ.filter(
+        ctx.by_owner(occ.responsible_user_id),
+        ctx.during(occ.missed_deadline),
+        occ.missed_deadline < now,
+        occ.known_at <= now,
+    )
+    # A task that had the same deadline twice missed it once.
+    occ = occ.select("task_id", "responsible_user_id", "missed_deadline", "done_at").distinct()
+    if detail:
+        tasks = _tasks(ctx).semi_join(occ, "task_id")
+        tasks = _candidates(ctx, tasks, "missed_tasks")
+        s = _status(ctx, tasks, _changes(ctx, tasks))
+        s = s.select("task_id", "deadline_now", "done_now", "overdue_now")
+        occ = occ.join(s, "task_id")
+        cols = ["deadline_now", "done_now", "overdue_now"]
+    else:
+        over = _overdue(ctx)
+        occ = occ.mutate(
+            done_now=occ.done_at.notnull() & (occ.done_at <= now),
+            overdue_now=occ.task_id.isin(over.task_id),
+        )
+        cols = ["done_now", "overdue_now"]
+    return occ.select("task_id", "responsible_user_id", "missed_deadline", *cols)
+
+
+def _occurrences(ctx: Context) -> ir.Table:
+    """Every missed deadline that can count, with ``known_at``, the moment it became known
+    (the task's creation, or the change that set the deadline), and the task's ``done_at``.
+
+    Whether a deadline that has passed was missed does not depend on "now" (a later change or
+    completion cannot undo it), so where the store keeps derived tables, the deadlines missed
+    by every task are found once, and a request picks its period's, known by its "now".
+    Elsewhere only the tasks that can have missed one in the period are read.
+    """
+    kept = ctx.store.derived(("missed deadlines",), lambda: _missed_by(ctx, None))
+    return kept if kept is not None else _missed_by(ctx, ctx)
+
+
+def _missed_by(ctx: Context, period: Context | None) -> ir.Table:
+    """The deadlines missed by the tasks not on deleted deals (deadlines at any time, known at
+    any time, owners not filtered), or only those that can count for ``period``'s request."""
+    t = ctx.table("tasks")
     c = ctx.table("task_deadline_changes")
-    moved = c.filter(ctx.during(c.old_deadline) | ctx.during(c.new_deadline))
-    t = _tasks(ctx)
-    own = ctx.during(t.deadline) & _open_after(t, t.deadline)
-    t = t.filter(_open_after(t, ctx.t0), own | t.task_id.isin(moved.task_id))
+    if period is not None:
+        # A task can only miss a deadline in the period if it was not done by the period's
+        # start, and the deadline is either the task's own one (missed only if not done by
+        # it), or the old or new deadline of one of its changes. A few more tasks may pass
+        # these cheap tests: the verdict below is exact.
+        moved = c.filter(period.during(c.old_deadline) | period.during(c.new_deadline))
+        t = _tasks(period)
+        own = period.during(t.deadline) & _open_after(t, t.deadline)
+        t = t.filter(_open_after(t, period.t0), own | t.task_id.isin(moved.task_id))
     tasks = _candidates(ctx, t, "period_tasks")
     c = _changes(ctx, tasks)
-    s = _status(ctx, tasks, c)
-    columns = [
+    h = c.group_by(change_task_id=c.task_id).aggregate(
+        first_changed_at=c.at.min(), first_old=c.old_deadline.argmin(c.at)
+    )
+    j = tasks.left_join(h, tasks.task_id == h.change_task_id)
+    first = j.first_old.coalesce(j.deadline).cast(c.new_deadline.type())
+    # A deadline is missed if it passed while in force (not moved away at or before it) and
+    # the task was not done by it.
+    original = j.filter(
+        j.first_changed_at.isnull() | (j.first_changed_at > first),
+        j.done_at.isnull() | (j.done_at > first),
+    ).select(
         "task_id",
         "responsible_user_id",
-        "missed_deadline",
-        "deadline_now",
-        "done_now",
-        "overdue_now",
-    ]
-    # A deadline is missed if it passed in the period while in force (not moved away at or
-    # before it) and the task was not done by it.
-    first = s.first_deadline
-    original = s.filter(
-        ctx.during(first),
-        first < now,
-        s.first_changed_at.isnull() | (s.first_changed_at > first),
-        s.done_at.isnull() | (s.done_at > first),
-    ).mutate(missed_deadline=first)
-    set_later = c.filter(
-        c.at <= now,
-        ctx.during(c.new_deadline),
-        c.new_deadline < now,
-        c.replaced_at.isnull() | (c.replaced_at > c.new_deadline),
-    ).select(task_id="task_id", missed_deadline="new_deadline")
-    set_later = set_later.join(s, "task_id")
-    set_later = set_later.filter(
-        set_later.done_at.isnull() | (set_later.done_at > set_later.missed_deadline)
+        "done_at",
+        missed_deadline=first,
+        known_at=j.created_at,
     )
-    # A task that had the same deadline twice missed it once (the other columns are the task's).
-    return ibis.union(original.select(columns), set_later.select(columns), distinct=True)
+    c = c.filter(c.replaced_at.isnull() | (c.replaced_at > c.new_deadline))
+    later = c.join(j, c.task_id == j.task_id)
+    later = later.filter(later.done_at.isnull() | (later.done_at > later.new_deadline))
+    later = later.select(
+        task_id=later.task_id,
+        responsible_user_id=later.responsible_user_id,
+        done_at=later.done_at,
+        missed_deadline=later.new_deadline,
+        known_at=ibis.greatest(later.at, later.created_at),
+    )
+    rows = ibis.union(original, later)
+    if period is not None:
+        rows = rows.filter(period.during(rows.missed_deadline))
+    return rows
 
 
 def _queries(ctx: Context) -> dict[str, ir.Table]:
@@ -251,7 +297,7 @@ class OverdueTasks:
         to one responsible user (id or name)."""
         ctx = self._ctx
         if which == "occurrences":
-            rows = _missed(ctx)
+            rows = _missed(ctx, detail=True)
             order = ["missed_deadline", "task_id"]
         elif which == "now":
             rows = _overdue(ctx)

@@ -324,7 +324,12 @@ def _connect(target: Any) -> tuple[BaseBackend, dict[str, ir.Table], str]:
             found = next((f for f in files if f.exists()), None)
             if found is not None:
                 pattern = str(found / "*.parquet") if found.is_dir() else str(found)
-                tables[name] = backend.read_parquet(pattern, table_name=name)
+                # A plain view (Ibis's read_parquet makes a temporary one, which the cursors
+                # of other threads and the kept tables' queries cannot see).
+                backend.con.execute(
+                    f'CREATE VIEW "{name}" AS SELECT * FROM read_parquet({_sql_text(pattern)})'
+                )
+                tables[name] = backend.table(name)
         return backend, tables, str(path)
     if not path.exists():
         raise FileNotFoundError(f"no deskkit store at {path}")

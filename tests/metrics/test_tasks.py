@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 import vl_convert as vlc
-from accounts import AccountBuilder, shared_store, ts
+from accounts import AccountBuilder, kept_and_inline, shared_store, ts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -360,17 +360,19 @@ def test_engine_matches_reference(history, first, length, now_h, scope):
         )
     if changes:
         raw.executemany("INSERT INTO task_deadline_changes VALUES (?, ?, ?, ?)", changes)
-    store.forget()  # the store keeps the tasks overdue now (Store.derived)
+    store.forget()  # the store keeps missed deadlines and tasks overdue now (Store.derived)
     day = BASE.date() + dt.timedelta(days=first)
     now = hours(now_h).replace(tzinfo=dt.UTC)
     period = Period.between(day, day + dt.timedelta(days=length), now=now)
-    r = overdue_tasks(Context(store, period, scope))
     owners = {2} if scope.user == 2 else {1, 2} if scope.department == 1 else None
     want = reference(tasks, changes, period.start_utc, period.until_utc, period.now_utc, owners)
     cols = ["occurrences", "tasks", "completed_since", "still_overdue", "overdue_now"]
-    got = {
-        int(row.user_id): [int(getattr(row, c)) for c in cols] + [int(row.now_outside_period)]
-        for row in r.by_user.itertuples()
-    }
-    assert got == want
-    assert r.occurrences == sum(v[0] for v in want.values())
+    # Both paths: the kept missed deadlines and tasks overdue now, and the inline queries.
+    for r in kept_and_inline(store, lambda: overdue_tasks(Context(store, period, scope))):
+        got = {
+            int(row.user_id): [int(getattr(row, c)) for c in cols] + [int(row.now_outside_period)]
+            for row in r.by_user.itertuples()
+        }
+        assert got == want
+        assert r.occurrences == sum(v[0] for v in want.values())
+        assert len(r.records()) == r.occurrences

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 
 import ibis
 import pytest
@@ -60,6 +61,10 @@ def test_parquet_folder(tmp_path):
             ibis.memtable(frame, schema=SCHEMA[name]).to_parquet(folder / f"{name}.parquet")
     desk = deskkit.open(folder, now=NOW)
     assert flow_numbers(desk) == ((0, 0, 1, 1), (0, 1, 2, 1), 1, 20.0)
+    # The desktop computes on worker threads, each on a cursor of its own: they see the files
+    # too (a temporary view would exist for the opening connection only).
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(flow_numbers, desk).result() == ((0, 0, 1, 1), (0, 1, 2, 1), 1, 20.0)
 
 
 def test_every_problem_is_reported_at_once(tmp_path):
