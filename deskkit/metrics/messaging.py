@@ -220,7 +220,10 @@ def _exchanges(ctx: Context, since: _dt.datetime, detail: bool = False) -> ir.Ta
     :func:`_cut`). Where the store keeps derived tables, every talk's exchanges are cut once
     and kept (a period change then filters them instead of sorting the messages again)."""
     if not detail and ctx.store.keeps_derived:
-        kept = ctx.store.derived(("exchanges", _as_of(ctx)), lambda: _cut(ctx, None))
+        # In reply order: a period's replies are then a few blocks the engine reads alone.
+        kept = ctx.store.derived(
+            ("exchanges", _as_of(ctx)), lambda: _cut(ctx, None).order_by("replied_at")
+        )
         if kept is not None:
             return kept
     return _cut(ctx, since, detail)
@@ -281,15 +284,17 @@ def _cut(ctx: Context, since: _dt.datetime | None, detail: bool = False) -> ir.T
             "reply_entity_id": m.entity_id.max(where=rep),
             "reply_channel": m.channel.max(where=rep),
         }
-    return m.group_by("talk_id", "exchange").aggregate(**cols)
+    x = m.group_by("talk_id", "exchange").aggregate(**cols)
+    # Seconds from the run's first message to the reply (NULL unless both): once per exchange.
+    wait = x.replied_at.epoch_seconds() - x.run_at.epoch_seconds()
+    return x.mutate(wait_s=wait.cast("float64"))
 
 
 def _replies(ctx: Context, x: ir.Table, spans: list[Span]) -> ir.Table:
     """The replies among exchanges ``x`` sent in ``spans`` by authors in scope, with
     ``wait_s`` (seconds from the run's first message) and ``current`` (sent in the period)."""
     r = x.filter(x.run_at.notnull(), in_spans(x.replied_at, spans), ctx.by_owner(x.user_id))
-    wait = r.replied_at.epoch_seconds() - r.run_at.epoch_seconds()
-    return r.mutate(wait_s=wait.cast("float64"), current=r.replied_at >= ctx.t0)
+    return r.mutate(current=r.replied_at >= ctx.t0)
 
 
 def _unanswered(ctx: Context, x: ir.Table) -> ir.Table:
