@@ -131,7 +131,10 @@ def _line_moves(ctx: Context, line: PipelineLine) -> ir.Table:
     period change then filters them, instead of grouping a year of moves by deal); elsewhere
     only the moves from the period's start are read, which answers the same questions.
     """
-    kept = ctx.store.derived(("pipeline moves", line), lambda: _line_moves_from(ctx, line, None))
+    # In time order: a period's moves are then a few blocks the engine reads alone.
+    kept = ctx.store.derived(
+        ("pipeline moves", line), lambda: _line_moves_from(ctx, line, None).order_by("at")
+    )
     return kept if kept is not None else _line_moves_from(ctx, line, ctx.t0)
 
 
