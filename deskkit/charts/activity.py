@@ -117,7 +117,7 @@ def events_chart(result: Events, currency: str = "", lang: str = "en") -> alt.La
     """Horizontal bars: events of the period by type, each labelled with its count."""
     frame = result.counts.copy()
     frame["label"] = [count(c) for c in frame["count"]]
-    base = alt.Chart(frame).encode(
+    base = alt.Chart().encode(
         y=alt.Y("type:N", sort=list(frame["type"]), title=None),
         tooltip=[
             alt.Tooltip("type:N", title=tr("Event", lang)),
@@ -128,7 +128,7 @@ def events_chart(result: Events, currency: str = "", lang: str = "en") -> alt.La
     text = base.mark_text(align="left", dx=4, style="dk-value").encode(
         x=alt.X("count:Q"), text=alt.Text("label:N")
     )
-    return alt.layer(bars, text).properties(width=_WIDTH, height=_height(len(frame)))
+    return alt.layer(bars, text, data=frame).properties(width=_WIDTH, height=_height(len(frame)))
 
 
 def messages_chart(result: Messages, currency: str = "", lang: str = "en") -> alt.LayerChart:
@@ -141,7 +141,7 @@ def messages_chart(result: Messages, currency: str = "", lang: str = "en") -> al
         value_name="messages",
     )
     frame["label"] = [count(v) for v in frame["messages"]]
-    base = alt.Chart(frame).encode(
+    base = alt.Chart().encode(
         y=alt.Y("channel:N", sort=list(ch["channel"]), title=None),
         yOffset=alt.YOffset("direction:N", sort=["incoming", "outgoing"]),
         tooltip=[
@@ -160,7 +160,7 @@ def messages_chart(result: Messages, currency: str = "", lang: str = "en") -> al
     text = base.mark_text(align="left", dx=4, style="dk-value").encode(
         x=alt.X("messages:Q"), text=alt.Text("label:N")
     )
-    return alt.layer(bars, text).properties(width=_WIDTH, height=2 * _height(len(ch)))
+    return alt.layer(bars, text, data=frame).properties(width=_WIDTH, height=2 * _height(len(ch)))
 
 
 def response_time_chart(
@@ -182,7 +182,7 @@ def response_time_chart(
         }
     )
     frame = frame.loc[frame["replies"] > 0]
-    base = alt.Chart(frame).encode(
+    base = alt.Chart().encode(
         y=alt.Y("user:N", sort=list(frame["user"]), title=None),
         tooltip=[
             alt.Tooltip("user:N", title=tr("User", lang)),
@@ -198,4 +198,6 @@ def response_time_chart(
     text = base.mark_text(align="left", dx=4, style="dk-value").encode(
         x=alt.X("median_min:Q"), text=alt.Text("label:N")
     )
-    return alt.layer(bars, ticks, text).properties(width=_WIDTH, height=_height(len(frame)))
+    return alt.layer(bars, ticks, text, data=frame).properties(
+        width=_WIDTH, height=_height(len(frame))
+    )

@@ -83,7 +83,7 @@ def custom_chart(
     titles = _TITLES.get(lang, _TITLES["en"])
     measure = result.definition.display.measure
     top = max(float(frame["value"].max()) if len(frame) else 0.0, 1.0) * _HEADROOM
-    base = alt.Chart(frame).encode(
+    base = alt.Chart().encode(
         y=alt.Y("label:N", sort=list(frame["label"]), title=None),
         tooltip=[
             alt.Tooltip("label:N", title=""),
@@ -103,4 +103,4 @@ def custom_chart(
         x=alt.X("value:Q"), text=alt.Text("text:N")
     )
     height = max(_ROW_HEIGHT * max(len(frame), 1), 60)
-    return (bars + labels).properties(width=_WIDTH, height=height)
+    return alt.layer(bars, labels, data=frame).properties(width=_WIDTH, height=height)

@@ -21,7 +21,7 @@ _WIDTH = 360
 
 def _bars(frame: pd.DataFrame, y: str, y_title: str, x_title: str) -> alt.LayerChart:
     """Horizontal count bars with the count written at the end of each bar."""
-    base = alt.Chart(frame).encode(
+    base = alt.Chart().encode(
         y=alt.Y(f"{y}:N", sort="-x", title=None),
         x=alt.X("n:Q", title=x_title),
         tooltip=[alt.Tooltip(f"{y}:N", title=y_title), alt.Tooltip("n:Q", title=x_title)],
@@ -29,7 +29,7 @@ def _bars(frame: pd.DataFrame, y: str, y_title: str, x_title: str) -> alt.LayerC
     bars = base.mark_bar()
     labels = base.mark_text(align="left", dx=4).encode(text=alt.Text("n:Q"))
     height = max(_ROW_HEIGHT * max(len(frame), 1), 40)
-    return (bars + labels).properties(width=_WIDTH, height=height)
+    return alt.layer(bars, labels, data=frame).properties(width=_WIDTH, height=height)
 
 
 def recent_files_chart(result: RecentFiles, currency: str = "", lang: str = "en") -> alt.LayerChart:

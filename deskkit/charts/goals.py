@@ -71,7 +71,7 @@ def goals_chart(result: Goals, currency: str = "", lang: str = "en") -> alt.Laye
     function of ``result``."""
     frame = chart_frame(result, currency)
     top = max(1.0, float(frame["share"].max()) if len(frame) else 0.0) * 1.9
-    base = alt.Chart(frame).encode(
+    base = alt.Chart().encode(
         y=alt.Y("goal:N", sort=list(frame["goal"]), title=None, axis=alt.Axis(labelLimit=260)),
         tooltip=[
             alt.Tooltip("goal:N", title=tr("Goal", lang)),
@@ -99,6 +99,6 @@ def goals_chart(result: Goals, currency: str = "", lang: str = "en") -> alt.Laye
         .mark_rule(strokeDash=[4, 3], style="dk-note")
         .encode(x=alt.X("share:Q"))
     )
-    return alt.layer(bars, previous, labels, target).properties(
+    return alt.layer(bars, previous, labels, target, data=frame).properties(
         width=_WIDTH, height=_ROW_HEIGHT * max(len(frame), 1)
     )

@@ -58,7 +58,7 @@ def nps_chart(result: Nps, currency: str = "", lang: str = "en") -> alt.LayerCha
     promoters, each part labelled with its count and the score printed at the right.
     ``currency`` is unused (the widget has no money) and kept for the builders' signature."""
     frame = nps_frame(result, lang)
-    base = alt.Chart(frame).encode(
+    base = alt.Chart().encode(
         y=alt.Y("period:N", sort=[tr(p, lang) for p in _PERIODS.values()], title=None),
     )
     colours = alt.Scale(
@@ -96,4 +96,4 @@ def nps_chart(result: Nps, currency: str = "", lang: str = "en") -> alt.LayerCha
         .encode(x=alt.XDatum(1.3), text=alt.Text("score:N"))
         .transform_filter("datum.order == 0")
     )
-    return alt.layer(bars, counts, score).properties(width=_WIDTH, height=70)
+    return alt.layer(bars, counts, score, data=frame).properties(width=_WIDTH, height=70)

@@ -42,7 +42,7 @@ def payment_counters_chart(
     ``result``."""
     frame = chart_frame(result, currency)
     top = max(int(frame["deals"].max()) if len(frame) else 0, 1) * 1.8
-    base = alt.Chart(frame).encode(
+    base = alt.Chart().encode(
         y=alt.Y("counter:N", sort=list(frame["counter"]), title=None),
         tooltip=[
             alt.Tooltip("counter:N", title=tr("Counter", lang)),
@@ -63,4 +63,6 @@ def payment_counters_chart(
     labels = base.mark_text(align="left", dx=4, style="dk-value").encode(
         x=x, text=alt.Text("label:N")
     )
-    return alt.layer(bars, labels).properties(width=_WIDTH, height=_ROW_HEIGHT * max(len(frame), 1))
+    return alt.layer(bars, labels, data=frame).properties(
+        width=_WIDTH, height=_ROW_HEIGHT * max(len(frame), 1)
+    )

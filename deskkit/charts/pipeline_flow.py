@@ -64,7 +64,7 @@ def pipeline_flow_chart(
     """
     frame = chart_frame(result, currency, lang)
     top = max(int(frame["deals"].max()) if len(frame) else 0, 1) * _HEADROOM
-    base = alt.Chart(frame).encode(
+    base = alt.Chart().encode(
         y=alt.Y("stage:N", sort=list(frame["stage"]), title=None),
         tooltip=[
             alt.Tooltip("stage:N", title=tr("Stage", lang)),
@@ -90,6 +90,6 @@ def pipeline_flow_chart(
     net = base.mark_text(align="right", style="dk-note").encode(
         x=alt.XDatum(top), text=alt.Text("net_text:N")
     )
-    return alt.layer(bars, labels, net).properties(
+    return alt.layer(bars, labels, net, data=frame).properties(
         width=_WIDTH, height=_ROW_HEIGHT * max(len(frame), 1)
     )

@@ -60,7 +60,7 @@ def lead_sources_chart(result: LeadSources, currency: str = "", lang: str = "en"
     """
     frame = sources_frame(result, currency, lang)
     top = max(int(frame["deals"].max()) if len(frame) else 0, 1) * _HEADROOM
-    base = alt.Chart(frame).encode(
+    base = alt.Chart().encode(
         y=alt.Y("source:N", sort=list(frame["source"]), title=None),
         tooltip=[
             alt.Tooltip("source:N", title=tr("Source", lang)),
@@ -96,6 +96,6 @@ def lead_sources_chart(result: LeadSources, currency: str = "", lang: str = "en"
     labels = base.mark_text(align="left", dx=4, style="dk-value").encode(
         x=alt.X("deals:Q", scale=scale), text=alt.Text("label:N")
     )
-    return alt.layer(deals, won, labels).properties(
+    return alt.layer(deals, won, labels, data=frame).properties(
         width=_WIDTH, height=_ROW_HEIGHT * max(len(frame), 1)
     )

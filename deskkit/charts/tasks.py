@@ -56,7 +56,7 @@ def overdue_tasks_chart(
     frame = chart_frame(result)
     users = list(dict.fromkeys(frame["user"]))
     top = max(int(frame["tasks"].max()) if len(frame) else 0, 1) * 1.3
-    base = alt.Chart(frame).encode(
+    base = alt.Chart().encode(
         y=alt.Y("user:N", sort=users, title=None),
         yOffset=alt.YOffset("measure:N", sort=[MISSED, NOW]),
         tooltip=[
@@ -80,4 +80,6 @@ def overdue_tasks_chart(
     labels = base.mark_text(align="left", dx=3, style="dk-value").encode(
         x=x, text=alt.Text("label:N")
     )
-    return alt.layer(bars, labels).properties(width=_WIDTH, height=_ROW_HEIGHT * max(len(users), 1))
+    return alt.layer(bars, labels, data=frame).properties(
+        width=_WIDTH, height=_ROW_HEIGHT * max(len(users), 1)
+    )

@@ -63,7 +63,7 @@ def system_usage_chart(result: SystemUsage, currency: str = "", lang: str = "en"
     percent change on the previous period. ``currency`` is unused (kept for the signature)."""
     frame = usage_frame(result)
     top = max(float(frame["hours"].max()) if len(frame) else 0.0, 1.0) * _HEADROOM
-    base = alt.Chart(frame).encode(
+    base = alt.Chart().encode(
         y=alt.Y("user:N", sort=list(frame["user"]), title=None),
         tooltip=[
             alt.Tooltip("user:N", title=tr("User", lang)),
@@ -94,5 +94,5 @@ def system_usage_chart(result: SystemUsage, currency: str = "", lang: str = "en"
         text=alt.Text("change:N"),
         color=alt.Color("trend:N", scale=trend, legend=None),
     )
-    chart = alt.layer(bars, labels, change).resolve_scale(color="independent")
+    chart = alt.layer(bars, labels, change, data=frame).resolve_scale(color="independent")
     return chart.properties(width=_WIDTH, height=_ROW_HEIGHT * max(len(frame), 1))

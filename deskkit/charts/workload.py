@@ -62,7 +62,7 @@ def deals_by_manager_chart(
     )
     top = max([1, *frame["deals"], *frame["capacity"]]) * 1.6
     x = _x("deals:Q", tr("Open deals now (tick: capacity)", lang), top)
-    base = alt.Chart(frame).encode(
+    base = alt.Chart().encode(
         y=alt.Y("user:N", sort=list(frame["user"]), title=None),
         tooltip=[
             alt.Tooltip("user:N", title=tr("Manager", lang)),
@@ -86,7 +86,7 @@ def deals_by_manager_chart(
         deals=count(result.deals),
         over=result.over,
     )
-    return alt.layer(bars, ticks, labels).properties(
+    return alt.layer(bars, ticks, labels, data=frame).properties(
         width=_WIDTH, height=_height(frame), title=title
     )
 
@@ -112,7 +112,7 @@ def deals_without_tasks_chart(
         }
     )
     top = max([1, *frame["open_deals"]]) * 1.8
-    base = alt.Chart(frame).encode(
+    base = alt.Chart().encode(
         y=alt.Y("user:N", sort=list(frame["user"]), title=None),
         tooltip=[
             alt.Tooltip("user:N", title=tr("Manager", lang)),
@@ -136,7 +136,7 @@ def deals_without_tasks_chart(
         open=count(result.open_deals),
         budget=money(result.budget, currency),
     )
-    return alt.layer(whole, part, labels).properties(
+    return alt.layer(whole, part, labels, data=frame).properties(
         width=_WIDTH, height=_height(frame), title=title
     )
 
@@ -175,7 +175,7 @@ def forecast_chart(result: Forecast, currency: str = "", lang: str = "en") -> al
     the probability, its sample and whether the pipeline's rate stood in."""
     frame = forecast_frame(result, currency)
     top = max([1.0, *frame["budget"]]) * 2.2
-    base = alt.Chart(frame).encode(
+    base = alt.Chart().encode(
         y=alt.Y("row:N", sort=list(frame["row"]), title=None),
         tooltip=[
             alt.Tooltip("row:N", title=tr("Stage", lang)),
@@ -200,7 +200,7 @@ def forecast_chart(result: Forecast, currency: str = "", lang: str = "en") -> al
         budget=money(result.budget, currency),
         deals=count(result.deals),
     )
-    return alt.layer(whole, part, labels).properties(
+    return alt.layer(whole, part, labels, data=frame).properties(
         width=_WIDTH, height=_height(frame), title=title
     )
 
@@ -224,7 +224,7 @@ def latest_deals_chart(result: LatestDeals, currency: str = "", lang: str = "en"
     names = {"created": "Created", "deal": "Deal", "stage": "Stage"}
     names |= {"responsible": "Responsible", "price": "Price"}
     tooltip = [alt.Tooltip(c, type="nominal", title=tr(names[c], lang)) for c in shown]
-    base = alt.Chart(frame).encode(y=y, tooltip=tooltip)
+    base = alt.Chart().encode(y=y, tooltip=tooltip)
     columns = [("created", 0, "dk-note"), ("deal", 110, "dk-value"), ("stage", 290, "dk-note")]
     columns += [("responsible", 400, "dk-note")]
     scale = alt.Scale(domain=[0, 600], nice=False)
@@ -239,4 +239,4 @@ def latest_deals_chart(result: LatestDeals, currency: str = "", lang: str = "en"
     layers.append(
         base.mark_text(align="right", style="dk-value").encode(x=at(600), text=alt.Text("price:N"))
     )
-    return alt.layer(*layers).properties(width=600, height=_height(frame))
+    return alt.layer(*layers, data=frame).properties(width=600, height=_height(frame))

@@ -341,3 +341,20 @@ def test_chart_builders_pass_typed_channels(desk, monkeypatch):
             for lang in ("en", "ru"):
                 w.chart(w.compute(desk, widgets.Filters("month")), currency="RUB", lang=lang)
     assert looked_up == []
+
+
+def test_layered_charts_carry_their_data_once(desk):
+    """Layers that draw one frame get it from the layer chart, not each its own: Altair hashes
+    the whole spec of every layer that brings data (to name it), about a third of a card's
+    chart time. (Layers drawing different frames, such as the goals' target line, keep
+    their own.)"""
+    import altair as alt
+
+    from deskkit import widgets
+
+    for w in widgets.widgets():
+        if w.builtin and w.chart:
+            chart = w.chart(w.compute(desk, widgets.Filters("month")), currency="RUB")
+            if isinstance(chart, alt.LayerChart):
+                own = [id(layer.data) for layer in chart.layer if layer.data is not alt.Undefined]
+                assert len(set(own)) == len(own), w.id  # no frame given to two layers
