@@ -28,7 +28,7 @@ from deskkit.ui import i18n
 from deskkit.ui.card import CARD_CSS, Card, CardStyle, chart_spec, frame_html
 from deskkit.ui.filter_bar import FilterBar, FilterState
 from deskkit.ui.layout import LayoutStore
-from deskkit.ui.runner import Runner, pinned
+from deskkit.ui.runner import Runner, after, pinned, when_all
 from deskkit.ui.url import UrlState, ViewState, parse_query, to_query
 
 if TYPE_CHECKING:
@@ -325,13 +325,16 @@ class Desktop:
         self.url.query = to_query(ViewState(self.state, self.lang))
         self._relabel()
         order = list(self.order)
-        # Every card's own numbers are queued before any previous-period comparison (the pool
-        # runs in order): a card is up to date as soon as its own result is drawn.
+        # Every card's own numbers first: the previous-period comparisons are asked for only
+        # once they are all drawn (queued behind them, they still took the cores, and the
+        # kernel's one interpreter, from the last cards' numbers and drawing). A card is up to
+        # date as soon as its own result is drawn.
         filters = _filters(self.state)
         for card_id in order:
             self.runner.submit(self.cards[card_id].spec, self._now, filters)
-        for card_id in order:
-            self._compute(card_id)
+        gate: Future[None] = Future()
+        drawn = [self._compute(card_id, gate=gate) for card_id in order]
+        when_all(drawn).add_done_callback(lambda _: gate.set_result(None))
         self._update_events_badge()
 
     def _warm(self) -> None:
@@ -363,7 +366,12 @@ class Desktop:
         for card in self.cards.values():
             card.set_subtitle(f"{period if card.spec.follows_period else now} · {whose}")
 
-    def _compute(self, card_id: str, *, fresh: bool = False) -> None:
+    def _compute(
+        self, card_id: str, *, fresh: bool = False, gate: Future[Any] | None = None
+    ) -> Future[None]:
+        """Compute one card and draw it when done; its previous period once ``gate`` is done
+        (at once without one). Returns a future done once the card's own numbers are drawn
+        (or given up for a newer view)."""
         card = self.cards[card_id]
         spec = card.spec
         if fresh:
@@ -377,12 +385,19 @@ class Desktop:
         self._pending[card_id] = drawn
         previous: Future[Any] | None = None
         if card.model.compare_previous and spec.follows_period:
-            # Queued after the card's own numbers: the comparison may arrive a little later.
-            prev_period = self._now.period(self.state.period).previous()
-            previous = self.runner.submit(spec, self._now, replace(filters, period=prev_period))
+            # After the card's own numbers: the comparison may arrive a little later.
+            prev = replace(filters, period=self._now.period(self.state.period).previous())
+            now = self._now
+
+            def ask() -> Future[Any] | None:  # not for a view left meanwhile
+                return self.runner.submit(spec, now, prev) if self._current(card_id, gen) else None
+
+            previous = self.runner.submit(spec, now, prev) if gate is None else after(gate, ask)
+        shown: Future[None] = Future()
         if future.done():
             self._deliver(card_id, gen, future, previous)
             drawn.set()
+            shown.set_result(None)
         else:
             card.set_loading()
             timer = threading.Timer(
@@ -396,6 +411,7 @@ class Desktop:
                     self._deliver(card_id, gen, f, previous)
                 finally:
                     drawn.set()
+                    shown.set_result(None)
 
             if spec.chart is not None:  # on the worker: the main thread only sends it
                 future.add_done_callback(lambda f: self._prepare_chart(spec, f))
@@ -404,6 +420,7 @@ class Desktop:
             previous.add_done_callback(
                 lambda p: future.done() and self._on_main(self._deliver, card_id, gen, future, p)
             )
+        return shown
 
     def _prepare_chart(self, spec: registry.Widget, future: Future[Any]) -> None:
         """Build a finished result's chart spec where it was computed (see :func:`chart_spec`);

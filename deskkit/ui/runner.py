@@ -13,16 +13,18 @@ import datetime as dt
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from deskkit.widgets import Filters, Widget
 
 if TYPE_CHECKING:
     from deskkit.desk import Desk
 
-__all__ = ["Runner", "cache_key", "pinned"]
+__all__ = ["Runner", "after", "cache_key", "pinned", "when_all"]
+
+T = TypeVar("T")
 
 
 def pinned(desk: Desk, clock: dt.datetime | None = None) -> Desk:
@@ -47,6 +49,52 @@ def cache_key(widget: Widget, desk: Desk, filters: Filters) -> Hashable:
         filters.user,
         filters.department,
     )
+
+
+def when_all(futures: Sequence[Future[Any]]) -> Future[None]:
+    """A future done once every one of ``futures`` is done (however each ended)."""
+    gate: Future[None] = Future()
+    left = [len(futures)]
+    lock = threading.Lock()
+
+    def one(_: Future[Any]) -> None:
+        with lock:
+            left[0] -= 1
+            last = left[0] == 0
+        if last:
+            gate.set_result(None)
+
+    if not futures:
+        gate.set_result(None)
+    for future in futures:
+        future.add_done_callback(one)
+    return gate
+
+
+def after(gate: Future[Any], start: Callable[[], Future[T] | None]) -> Future[T]:
+    """A future with the outcome of the one ``start()`` returns, called once ``gate`` is done
+    (on the thread that finished it); it stays pending if ``start()`` returns None."""
+    out: Future[T] = Future()
+
+    def copy(src: Future[T]) -> None:
+        if src.cancelled():
+            out.cancel()
+        elif src.exception() is not None:
+            out.set_exception(src.exception())
+        else:
+            out.set_result(src.result())
+
+    def go(_: Future[Any]) -> None:
+        try:
+            src = start()
+        except Exception as exc:
+            out.set_exception(exc)
+            return
+        if src is not None:
+            src.add_done_callback(copy)
+
+    gate.add_done_callback(go)
+    return out
 
 
 class Runner:
