@@ -310,6 +310,67 @@ def test_runner_shares_and_pins(desk):
     runner.close()
 
 
+def test_when_all_and_after_chain_futures():
+    from concurrent.futures import Future
+
+    from deskkit.ui.runner import after, when_all
+
+    a, b = Future(), Future()
+    gate = when_all([a, b])
+    started: list[str] = []
+
+    def start() -> Future:
+        started.append("x")
+        out = Future()
+        out.set_result(42)
+        return out
+
+    chained = after(gate, start)
+    a.set_exception(RuntimeError("a card failed"))  # a failure counts as done
+    assert not gate.done() and started == [] and not chained.done()
+    b.set_result(1)
+    assert gate.done() and started == ["x"] and chained.result() == 42
+    assert when_all([]).done()
+    failing = Future()
+    failing.set_exception(ValueError("no"))
+    assert isinstance(after(gate, lambda: failing).exception(), ValueError)
+    assert not after(gate, lambda: None).done()  # nothing asked: it stays pending
+
+
+def test_comparisons_are_asked_for_after_every_card_is_drawn(desk, layouts):
+    """A new period's previous-period comparisons wait until every card's own numbers are
+    drawn: queued earlier, they took the cores and the interpreter from the last cards."""
+    runner = Runner()
+    app = Desktop(desk, layouts=layouts, chart_mode="svg", runner=runner)
+    app.wait()
+    order: list[tuple[str, str]] = []
+    submit, deliver = runner.submit, app._deliver
+
+    def spy_submit(widget, d, filters):
+        period = filters.period if isinstance(filters.period, str) else "previous"
+        order.append(("submit", period))
+        return submit(widget, d, filters)
+
+    def spy_deliver(card_id, gen, future, previous=None):
+        if previous is None or not previous.done():
+            order.append(("drawn", card_id))
+        return deliver(card_id, gen, future, previous)
+
+    runner.submit, app._deliver = spy_submit, spy_deliver
+    try:
+        app.filters.controls["period"].value = "quarter"
+        app.wait()
+        time.sleep(0.5)
+        app.wait()
+    finally:
+        runner.close()
+    comparisons = [i for i, e in enumerate(order) if e == ("submit", "previous")]
+    draws = [i for i, e in enumerate(order) if e[0] == "drawn"]
+    assert comparisons and len(draws) >= len(app.order)
+    assert min(comparisons) > max(draws[: len(app.order)])
+    assert any(card.previous is not None for card in app.cards.values())
+
+
 def test_render_is_a_pure_call_of_the_desk(desk):
     got = render(desk, FilterState("year"))
     assert got.new == desk.pipeline_flow("year").new
