@@ -97,33 +97,37 @@ def _changes(ctx: Context, tasks: ir.Table) -> ir.Table:
     return c.mutate(replaced_at=c.at.lead().over(w))
 
 
-def _status(ctx: Context, tasks: ir.Table, changes: ir.Table) -> ir.Table:
+def _histories(tasks: ir.Table, changes: ir.Table, **more: ir.Scalar) -> ir.Table:
     """``tasks`` with their deadline history summed up from their ``changes`` (from
     :func:`_changes`): the original deadline ``first_deadline``, in force until
-    ``first_changed_at`` (null = never changed), the deadline in force at now
+    ``first_changed_at`` (null = never changed), and ``more`` aggregates of the changes."""
+    c = changes
+    h = c.group_by(change_task_id=c.task_id).aggregate(
+        first_changed_at=c.at.min(), first_old=c.old_deadline.argmin(c.at), **more
+    )
+    j = tasks.left_join(h, tasks.task_id == h.change_task_id)
+    # Typed as the changes' deadlines (a store may say timestamp(6) for one, not the other).
+    return j.mutate(first_deadline=j.first_old.coalesce(j.deadline).cast(c.new_deadline.type()))
+
+
+def _status(ctx: Context, tasks: ir.Table, changes: ir.Table) -> ir.Table:
+    """``tasks`` with their history (see :func:`_histories`), the deadline in force at now
     ``deadline_now``, and whether the task is done and overdue now."""
     now = ctx.now
     c = changes
     # The change in force at now, if any was made by then: the last one made by then, a single
     # row per task (changes made at the same moment are ordered by their new deadline).
     in_force = (c.at <= now) & (c.replaced_at.isnull() | (c.replaced_at > now))
-    h = c.group_by(change_task_id=c.task_id).aggregate(
-        first_changed_at=c.at.min(),
-        first_old=c.old_deadline.argmin(c.at),
-        changed_to=c.new_deadline.max(where=in_force),  # of the one row in force
-    )
-    j = tasks.left_join(h, tasks.task_id == h.change_task_id)
-    # Typed as the changes' deadlines (a store may say timestamp(6) for one, not the other).
-    first = j.first_old.coalesce(j.deadline).cast(c.new_deadline.type())
+    j = _histories(tasks, c, changed_to=c.new_deadline.max(where=in_force))  # of that one row
     # Changed by now: the deadline the change in force set; otherwise still the original one.
-    deadline_now = ibis.ifelse(j.first_changed_at <= now, j.changed_to, first)
+    deadline_now = ibis.ifelse(j.first_changed_at <= now, j.changed_to, j.first_deadline)
     done_now = j.done_at.notnull() & (j.done_at <= now)
     return j.select(
         "task_id",
         "responsible_user_id",
         "done_at",
         "first_changed_at",
-        first_deadline=first,
+        "first_deadline",
         deadline_now=deadline_now,
         done_now=done_now,
         overdue_now=~done_now & (deadline_now < now),
@@ -186,31 +190,28 @@ def _occurrences(ctx: Context) -> ir.Table:
     by every task are found once, and a request picks its period's, known by its "now".
     Elsewhere only the tasks that can have missed one in the period are read.
     """
-    kept = ctx.store.derived(("missed deadlines",), lambda: _missed_by(ctx, None))
-    return kept if kept is not None else _missed_by(ctx, ctx)
+    kept = ctx.store.derived(("missed deadlines",), lambda: _missed_by(ctx, every=True))
+    return kept if kept is not None else _missed_by(ctx, every=False)
 
 
-def _missed_by(ctx: Context, period: Context | None) -> ir.Table:
-    """The deadlines missed by the tasks not on deleted deals (deadlines at any time, known at
-    any time, owners not filtered), or only those that can count for ``period``'s request."""
+def _missed_by(ctx: Context, *, every: bool) -> ir.Table:
+    """The deadlines missed by ``every`` task not on a deleted deal (deadlines at any time,
+    known at any time, owners not filtered), or only those that can count for the request."""
     t = ctx.table("tasks")
     c = ctx.table("task_deadline_changes")
-    if period is not None:
+    if not every:
         # A task can only miss a deadline in the period if it was not done by the period's
         # start, and the deadline is either the task's own one (missed only if not done by
         # it), or the old or new deadline of one of its changes. A few more tasks may pass
         # these cheap tests: the verdict below is exact.
-        moved = c.filter(period.during(c.old_deadline) | period.during(c.new_deadline))
-        t = _tasks(period)
-        own = period.during(t.deadline) & _open_after(t, t.deadline)
-        t = t.filter(_open_after(t, period.t0), own | t.task_id.isin(moved.task_id))
+        moved = c.filter(ctx.during(c.old_deadline) | ctx.during(c.new_deadline))
+        t = _tasks(ctx)
+        own = ctx.during(t.deadline) & _open_after(t, t.deadline)
+        t = t.filter(_open_after(t, ctx.t0), own | t.task_id.isin(moved.task_id))
     tasks = _candidates(ctx, t, "period_tasks")
     c = _changes(ctx, tasks)
-    h = c.group_by(change_task_id=c.task_id).aggregate(
-        first_changed_at=c.at.min(), first_old=c.old_deadline.argmin(c.at)
-    )
-    j = tasks.left_join(h, tasks.task_id == h.change_task_id)
-    first = j.first_old.coalesce(j.deadline).cast(c.new_deadline.type())
+    j = _histories(tasks, c)
+    first = j.first_deadline
     # A deadline is missed if it passed while in force (not moved away at or before it) and
     # the task was not done by it.
     original = j.filter(
@@ -234,9 +235,7 @@ def _missed_by(ctx: Context, period: Context | None) -> ir.Table:
         known_at=ibis.greatest(later.at, later.created_at),
     )
     rows = ibis.union(original, later)
-    if period is not None:
-        rows = rows.filter(period.during(rows.missed_deadline))
-    return rows
+    return rows if every else rows.filter(ctx.during(rows.missed_deadline))
 
 
 def _queries(ctx: Context) -> dict[str, ir.Table]:
