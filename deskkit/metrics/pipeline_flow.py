@@ -138,6 +138,28 @@ def _line_moves(ctx: Context, line: PipelineLine) -> ir.Table:
     return kept if kept is not None else _line_moves_from(ctx, line, ctx.t0)
 
 
+def _touching(ctx: Context, line: PipelineLine, floor: _dt.datetime | None) -> ir.Table:
+    """The moves into or out of this pipeline, at or after ``floor`` (all if None)."""
+    m = ctx.table("deal_moves")
+    pid = line.pipeline_id
+    m = m.filter((m.from_pipeline_id == pid) | (m.to_pipeline_id == pid))
+    return m if floor is None else m.filter(m.at >= floor)
+
+
+def _deal_columns(ctx: Context, line: PipelineLine) -> ir.Table:
+    """Every deal (deleted too) with what the flow reads of it: ``deal_id, is_deleted,
+    responsible_user_id, created_at, price`` and its position now, ``cur``."""
+    d = ctx.table("deals")
+    return d.select(
+        "deal_id",
+        "is_deleted",
+        "responsible_user_id",
+        "created_at",
+        price=d.price.fill_null(0),
+        cur=line.position(d.pipeline_id, d.stage_id),
+    )
+
+
 def _line_moves_from(ctx: Context, line: PipelineLine, floor: _dt.datetime | None) -> ir.Table:
     """The moves at or after ``floor`` (all if None) touching this pipeline, of every deal
     (deleted too: the request's filters pick), one row each: the move (``deal_id, at`` and
@@ -153,21 +175,7 @@ def _line_moves_from(ctx: Context, line: PipelineLine, floor: _dt.datetime | Non
     (one outside the pipeline comes from outside, and so does the move that later brings the
     deal in), and it is outside if there is none.
     """
-    m = ctx.table("deal_moves")
-    pid = line.pipeline_id
-    m = m.filter((m.from_pipeline_id == pid) | (m.to_pipeline_id == pid))
-    if floor is not None:
-        m = m.filter(m.at >= floor)
-    d = ctx.table("deals")
-    d = d.select(
-        "deal_id",
-        "is_deleted",
-        "responsible_user_id",
-        "created_at",
-        price=d.price.fill_null(0),
-        cur=line.position(d.pipeline_id, d.stage_id),
-    )
-    m = m.join(d, "deal_id")
+    m = _touching(ctx, line, floor).join(_deal_columns(ctx, line), "deal_id")
     m = m.mutate(
         a=line.position(m.from_pipeline_id, m.from_stage_id),
         b=line.position(m.to_pipeline_id, m.to_stage_id),
@@ -197,23 +205,11 @@ def _line_deals(ctx: Context, line: PipelineLine) -> ir.Table:
     kept; NULL if none), kept once per pipeline like :func:`_line_moves`."""
 
     def build(floor: _dt.datetime | None) -> ir.Table:
-        m = ctx.table("deal_moves")
-        pid = line.pipeline_id
-        m = m.filter((m.from_pipeline_id == pid) | (m.to_pipeline_id == pid))
-        if floor is not None:
-            m = m.filter(m.at >= floor)
+        m = _touching(ctx, line, floor)
         last = m.group_by("deal_id").aggregate(last_at=m.at.max())
-        d = ctx.table("deals")
+        d = _deal_columns(ctx, line)
         j = d.left_join(last, d.deal_id == last.deal_id)
-        return j.select(
-            deal_id=j.deal_id,
-            is_deleted=j.is_deleted,
-            responsible_user_id=j.responsible_user_id,
-            created_at=j.created_at,
-            price=j.price.fill_null(0),
-            cur=line.position(j.pipeline_id, j.stage_id),
-            last_at=j.last_at,
-        )
+        return j.select(*d.columns, last_at=j.last_at)
 
     kept = ctx.store.derived(("pipeline deals", line), lambda: build(None))
     return kept if kept is not None else build(ctx.t0)
