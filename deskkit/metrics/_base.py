@@ -14,11 +14,13 @@ import pandas as pd
 from deskkit.filters import Period, Scope, Viewer, owner_filter, visible_owners
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable
+
     import ibis.expr.types as ir
 
     from deskkit.store import Store
 
-__all__ = ["ROBOT", "Context", "count_if", "in_spans", "label_ids", "to_sql"]
+__all__ = ["ROBOT", "Context", "count_if", "in_spans", "kept_or_inline", "label_ids", "to_sql"]
 
 #: Author id of automatic actions (Salesbot, digital pipeline).
 ROBOT = 0
@@ -97,6 +99,16 @@ class Context:
         d = self.store.table("deals")
         gone = d.filter(d.is_deleted.fill_null(False)).select("deal_id")
         return t.anti_join(gone, deal_ref(t) == gone.deal_id)
+
+
+def kept_or_inline(
+    ctx: Context, key: Hashable, whole: Callable[[], ir.Table], part: Callable[[], ir.Table]
+) -> ir.Table:
+    """``whole()`` made once and kept by the store under ``key`` (:meth:`Store.derived`), or,
+    where the store keeps nothing (and in ``sql()``), ``part()``: the same rows, or the part
+    of them the request needs, built inline."""
+    kept = ctx.store.derived(key, whole)
+    return kept if kept is not None else part()
 
 
 def count_if(condition: ir.BooleanValue) -> ir.IntegerScalar:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 import ibis
 import pandas as pd
 
-from deskkit.metrics._base import Context, label_ids, to_sql
+from deskkit.metrics._base import Context, kept_or_inline, label_ids, to_sql
 from deskkit.metrics._now import _in_stages, _state_now
 
 if TYPE_CHECKING:
@@ -150,8 +150,7 @@ def _created_in(ctx: Context) -> ir.Table:
             s=j.s.coalesce(j.stage_id),
         )
 
-    kept = ctx.store.derived(("creation stages",), lambda: build(False))
-    return kept if kept is not None else build(True)
+    return kept_or_inline(ctx, ("creation stages",), lambda: build(False), lambda: build(True))
 
 
 @dataclass(frozen=True)

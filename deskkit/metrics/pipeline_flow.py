@@ -16,7 +16,7 @@ import pandas as pd
 
 from deskkit.filters import Scope as _Scope
 from deskkit.filters import Viewer as _Viewer
-from deskkit.metrics._base import Context, label_ids, to_sql
+from deskkit.metrics._base import Context, kept_or_inline, label_ids, to_sql
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -132,10 +132,12 @@ def _line_moves(ctx: Context, line: PipelineLine) -> ir.Table:
     only the moves from the period's start are read, which answers the same questions.
     """
     # In time order: a period's moves are then a few blocks the engine reads alone.
-    kept = ctx.store.derived(
-        ("pipeline moves", line), lambda: _line_moves_from(ctx, line, None).order_by("at")
+    return kept_or_inline(
+        ctx,
+        ("pipeline moves", line),
+        lambda: _line_moves_from(ctx, line, None).order_by("at"),
+        lambda: _line_moves_from(ctx, line, ctx.t0),
     )
-    return kept if kept is not None else _line_moves_from(ctx, line, ctx.t0)
 
 
 def _touching(ctx: Context, line: PipelineLine, floor: _dt.datetime | None) -> ir.Table:
@@ -211,8 +213,7 @@ def _line_deals(ctx: Context, line: PipelineLine) -> ir.Table:
         j = d.left_join(last, d.deal_id == last.deal_id)
         return j.select(*d.columns, last_at=j.last_at)
 
-    kept = ctx.store.derived(("pipeline deals", line), lambda: build(None))
-    return kept if kept is not None else build(ctx.t0)
+    return kept_or_inline(ctx, ("pipeline deals", line), lambda: build(None), lambda: build(ctx.t0))
 
 
 def _per_deal(ctx: Context, line: PipelineLine) -> ir.Table:

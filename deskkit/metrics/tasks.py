@@ -8,6 +8,7 @@ Only what was known at ``now`` counts (tasks created, changes made and completio
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -15,7 +16,7 @@ import ibis
 import pandas as pd
 
 from deskkit.filters import Scope
-from deskkit.metrics._base import Context, count_if, deal_ref, label_ids, to_sql
+from deskkit.metrics._base import Context, count_if, deal_ref, kept_or_inline, label_ids, to_sql
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -138,8 +139,8 @@ def _overdue(ctx: Context) -> ir.Table:
     """Tasks overdue now: ``task_id, responsible_user_id, deadline_now``. They do not depend
     on the period: where the store keeps derived tables, they are found once per scope, viewer
     and "now", and a period change only counts them against its own dates."""
-    kept = ctx.store.derived(("overdue now", ctx.owners, ctx.now), lambda: _overdue_now(ctx))
-    return _overdue_now(ctx) if kept is None else kept
+    build = functools.partial(_overdue_now, ctx)
+    return kept_or_inline(ctx, ("overdue now", ctx.owners, ctx.now), build, build)
 
 
 def _overdue_now(ctx: Context) -> ir.Table:
@@ -190,8 +191,12 @@ def _occurrences(ctx: Context) -> ir.Table:
     by every task are found once, and a request picks its period's, known by its "now".
     Elsewhere only the tasks that can have missed one in the period are read.
     """
-    kept = ctx.store.derived(("missed deadlines",), lambda: _missed_by(ctx, every=True))
-    return kept if kept is not None else _missed_by(ctx, every=False)
+    return kept_or_inline(
+        ctx,
+        ("missed deadlines",),
+        lambda: _missed_by(ctx, every=True),
+        lambda: _missed_by(ctx, every=False),
+    )
 
 
 def _missed_by(ctx: Context, *, every: bool) -> ir.Table:

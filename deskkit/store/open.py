@@ -181,8 +181,8 @@ class Store:
         with self._memo_lock:
             if self._kept is None:
                 try:
-                    # Compressed (at a checkpoint): kept tables then take a fifth of the
-                    # memory, and scans of them are about as fast.
+                    # Kept tables are compressed at a checkpoint (see _compress): they then
+                    # take a fifth of the memory, and scans of them are about as fast.
                     self.backend.con.execute(f"ATTACH ':memory:' AS {_KEPT} (COMPRESS)")
                     self._kept = _KEPT
                 except Exception:  # a database opened read-only cannot attach one
@@ -235,7 +235,6 @@ class Store:
         with self._memo_lock:
             self._kept_tables.append(name)
             self._made += 1
-        self._compress()
         return name
 
     def _compress(self) -> None:
