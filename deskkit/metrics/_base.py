@@ -14,16 +14,29 @@ import pandas as pd
 from deskkit.filters import Period, Scope, Viewer, owner_filter, visible_owners
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Hashable
+    from collections.abc import Callable, Hashable, Sequence
 
     import ibis.expr.types as ir
 
     from deskkit.store import Store
 
-__all__ = ["ROBOT", "Context", "count_if", "in_spans", "kept_or_inline", "label_ids", "to_sql"]
+__all__ = [
+    "ROBOT",
+    "Context",
+    "Span",
+    "count_if",
+    "in_spans",
+    "kept_or_inline",
+    "label_ids",
+    "span_rows",
+    "to_sql",
+]
 
 #: Author id of automatic actions (Salesbot, digital pipeline).
 ROBOT = 0
+
+#: A half-open stretch of time ``[start, end)``, naive UTC.
+Span = tuple[_dt.datetime, _dt.datetime]
 
 
 @dataclass(frozen=True)
@@ -156,9 +169,7 @@ def deal_ref(t: ir.Table) -> ir.IntegerValue:
     return ibis.ifelse(t.entity_type == "deal", t.entity_id, ibis.null("int64"))
 
 
-def in_spans(
-    col: ir.TimestampValue, spans: list[tuple[_dt.datetime, _dt.datetime]]
-) -> ir.BooleanValue:
+def in_spans(col: ir.TimestampValue, spans: list[Span]) -> ir.BooleanValue:
     """``col`` falls in one of the half-open ``spans`` (e.g. a period and its previous one)."""
     within = ibis.or_(*[(col >= s) & (col < e) for s, e in spans])
     if len(spans) == 1:
@@ -167,3 +178,34 @@ def in_spans(
     # (an OR of ranges is not, and cost DuckDB 4x more on the messages' 4M timestamps).
     lo, hi = min(s for s, _ in spans), max(e for _, e in spans)
     return (col >= lo) & (col < hi) & within
+
+
+def span_rows(
+    t: ir.Table,
+    column: str,
+    spans: Sequence[Span],
+    each: Callable[[ir.Table], ir.Table] | None = None,
+) -> ir.Table:
+    """The rows of ``t`` whose ``column`` falls in one of the half-open ``spans``, each row
+    once (spans that overlap or touch are merged first); ``each`` is applied to every span's
+    rows before they are put together.
+
+    Use on a stored table, before any join: each span becomes its own range filter, which the
+    engine pushes into its scan, and the rows of the spans are put together after. A filter
+    on the spans' hull and an OR of ranges (:func:`in_spans`) reads every row group of the
+    hull instead: for the two partial days at the edges of this year and the last, at 1M
+    deals, 7x slower on the messages.
+    """
+    merged: list[Span] = []
+    for start, end in sorted(s for s in spans if s[0] < s[1]):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    col = t[column]
+    parts = [t.filter(col >= start, col < end) for start, end in merged]
+    if not parts:  # no span: no row, the same columns
+        parts = [t.filter(col.isnull() & col.notnull())]
+    if each is not None:
+        parts = [each(p) for p in parts]
+    return ibis.union(*parts) if len(parts) > 1 else parts[0]

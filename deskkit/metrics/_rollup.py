@@ -18,12 +18,12 @@ from zoneinfo import ZoneInfo
 import ibis
 import ibis.expr.types as ir
 
+from deskkit.metrics._base import Span
+
 __all__ = ["DayGrid", "from_days"]
 
 _EPOCH = _dt.datetime(1970, 1, 1)
 _DAY = 86_400
-
-Span = tuple[_dt.datetime, _dt.datetime]
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import ibis
 import pandas as pd
 
 from deskkit.filters import Scope, owner_filter
-from deskkit.metrics._base import ROBOT, Context, deal_ref, in_spans, label_ids, to_sql
+from deskkit.metrics._base import ROBOT, Context, Span, deal_ref, label_ids, span_rows, to_sql
 from deskkit.metrics._rollup import DayGrid, from_days
 
 if TYPE_CHECKING:
@@ -27,8 +27,6 @@ if TYPE_CHECKING:
     #: An action source: (rows, type, author column, time column, record id column, detail,
     #: deal id).
     Source = tuple[ir.Table, str | ir.StringValue, str, str, str, ir.Value, ir.IntegerValue]
-
-Span = tuple[_dt.datetime, _dt.datetime]
 
 __all__ = [
     "ACTION_TYPES",
@@ -70,18 +68,32 @@ EVENTS_DEFINITION = (
 )
 
 
-def _sources(ctx: Context) -> list[Source]:
+def _sources(ctx: Context, spans: list[Span] | None = None) -> list[Source]:
     """Where each type of action comes from, as (rows, type, author, time, record id, detail,
-    deal it is on)."""
-    calls, msgs, deals = ctx.table("calls"), ctx.table("messages"), ctx.table("deals")
+    deal it is on); with ``spans``, only the rows whose time falls in one of them."""
+
+    def rows(name: str, at: str) -> ir.Table:
+        # The spans cut each stored table first, where the engine can skip to them.
+        t = ctx.table(name)
+        return t if spans is None else span_rows(t, at, spans)
+
+    calls, msgs = rows("calls", "created_at"), rows("messages", "created_at")
     calls = calls.filter(calls.direction.isin(["in", "out"]))
     msgs = msgs.filter(msgs.direction == "out")
     # Tasks count at their completion: a completion time in a span is not NULL.
-    tasks, notes = ctx.table("tasks"), ctx.table("notes")
+    tasks, notes = rows("tasks", "completed_at"), rows("notes", "created_at")
     # Moves count on deals there are (and not deleted: see _done). DuckDB builds this check on
     # the spans' moves, not on the million deals as a join with the live deals would.
-    moves = ctx.table("deal_moves").semi_join(deals.select("deal_id"), "deal_id")
-    made = deals.filter(~deals.is_deleted.fill_null(False))
+    there = ctx.table("deals").select("deal_id")
+    moves = ctx.table("deal_moves")
+    if spans is None:
+        moves = moves.semi_join(there, "deal_id")
+    else:
+        # The check on each span's moves, before they are put together: DuckDB builds it on
+        # those few moves (not on the million deals) only while it sees a plain range of them.
+        moves = span_rows(moves, "at", spans, each=lambda m: m.semi_join(there, "deal_id"))
+    made = rows("deals", "created_at")
+    made = made.filter(~made.is_deleted.fill_null(False))
     stage = moves.to_pipeline_id.cast("string") + ":" + moves.to_stage_id.cast("string")
     # Both call directions in one pass over the calls (a type per row, not two scans).
     call_type = ibis.ifelse(calls.direction == "in", "calls_in", "calls_out")
@@ -111,17 +123,14 @@ def _sources(ctx: Context) -> list[Source]:
     ]
 
 
-def _done(
-    ctx: Context, parts: list[ir.Table], spans: list[Span] | None, scoped: bool = True
-) -> ir.Table:
-    """The union of ``parts`` (``at``, ``user_id``, ``deal``, ...): actions done in one of
-    ``spans`` (at any time if None) by a human author (in scope if ``scoped``), not on a
-    deleted deal. DuckDB pushes the filter into every source's scan; one join with the deleted
-    deals (a few percent: a small build side) serves them all."""
+def _done(ctx: Context, parts: list[ir.Table], scoped: bool = True) -> ir.Table:
+    """The union of ``parts`` (``at``, ``user_id``, ``deal``, ...): actions done (``at`` not
+    NULL) by a human author (in scope if ``scoped``), not on a deleted deal. DuckDB pushes the
+    filter into every source's scan; one join with the deleted deals (a few percent: a small
+    build side) serves them all."""
     a = ibis.union(*parts)
     who = a.user_id
-    when = a.at.notnull() if spans is None else in_spans(a.at, spans)
-    a = a.filter(when, who.notnull(), who != ROBOT)
+    a = a.filter(a.at.notnull(), who.notnull(), who != ROBOT)
     if scoped:
         a = a.filter(ctx.by_owner(who))
     d = ctx.table("deals")
@@ -132,7 +141,7 @@ def _done(
 def _actions(ctx: Context, spans: list[Span]) -> ir.Table:
     """Every human action in scope falling in one of ``spans``, as one tidy table."""
     parts = []
-    for t, kind, user, at, rid, detail, deal in _sources(ctx):
+    for t, kind, user, at, rid, detail, deal in _sources(ctx, spans):
         on_deal = "entity_type" not in t.columns  # moves and created deals
         parts.append(
             t.select(
@@ -146,7 +155,7 @@ def _actions(ctx: Context, spans: list[Span]) -> ir.Table:
                 deal=deal,
             )
         )
-    return _done(ctx, parts, spans).drop("deal")
+    return _done(ctx, parts).drop("deal")
 
 
 # Activity ---------------------------------------------------------------------------------------
@@ -215,28 +224,32 @@ def _activity_queries(ctx: Context) -> dict[str, ir.Table]:
     a string over the million actions)."""
     prev = ctx.previous()
     code = {kind: ibis.literal(i, "int8") for i, kind in enumerate(ACTION_TYPES)}
-    parts = []
-    for t, kind, user, at, _, _, deal in _sources(ctx):
-        if not isinstance(kind, str):  # calls: in or out
-            kind = ibis.ifelse(t.direction == "in", code["calls_in"], code["calls_out"])
-        else:
-            kind = code[kind]
-        parts.append(t.select(at=t[at], user_id=t[user], type=kind, deal=deal))
+
+    def parts(spans: list[Span] | None) -> list[ir.Table]:
+        out = []
+        for t, kind, user, at, _, _, deal in _sources(ctx, spans):
+            if not isinstance(kind, str):  # calls: in or out
+                kind = ibis.ifelse(t.direction == "in", code["calls_in"], code["calls_out"])
+            else:
+                kind = code[kind]
+            out.append(t.select(at=t[at], user_id=t[user], type=kind, deal=deal))
+        return out
+
     spans = [(ctx.t0, ctx.t1), (prev.t0, prev.t1)]
     grid = DayGrid.of(ctx.period.timezone)
 
     def per_day() -> ir.Table:
-        a = _done(ctx, parts, None, scoped=False)
+        a = _done(ctx, parts(None), scoped=False)
         return a.group_by("user_id", "type", day=grid.day(a.at)).aggregate(n=a.count())
 
     days = ctx.store.derived(("actions per day", grid), per_day)
     if days is None:
-        a = _done(ctx, parts, spans)
+        a = _done(ctx, parts(spans))
         keys = {"current": a.at >= ctx.t0, "user_id": a.user_id, "type": a.type}
         return {"counts": a.group_by(**keys).aggregate(count=a.count())}
     # Whole days from the kept counts, the partial days at the spans' edges from the rows.
     days = days.filter(ctx.by_owner(days.user_id))
-    a = from_days(days, lambda p: _done(ctx, parts, p), spans, grid, ctx.t0, ["user_id", "type"])
+    a = from_days(days, lambda p: _done(ctx, parts(p)), spans, grid, ctx.t0, ["user_id", "type"])
     return {"counts": a.rename(count="n")}
 
 
@@ -308,11 +321,8 @@ def _matching(
     """Events of the period (or of ``spans``) in scope matching the filters, before the
     viewer's rights."""
     s = ctx.store
-    e = ctx.table("events")
-    conds = [
-        ctx.during(e.created_at) if spans is None else in_spans(e.created_at, spans),
-        owner_filter(e.created_by, ctx.scope.user_ids(s.users, s.groups)),
-    ]
+    e = span_rows(ctx.table("events"), "created_at", spans or [(ctx.t0, ctx.t1)])
+    conds = [owner_filter(e.created_by, ctx.scope.user_ids(s.users, s.groups))]
     if (kinds := _as_list(types)) is not None:
         conds.append(e.type.isin([str(k) for k in kinds]))
     if (ents := _as_list(entity_types)) is not None:

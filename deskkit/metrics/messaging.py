@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING, Literal
 import ibis
 import pandas as pd
 
-from deskkit.metrics._base import ROBOT, Context, deal_ref, in_spans, label_ids, to_sql
+from deskkit.metrics._base import (
+    ROBOT,
+    Context,
+    Span,
+    deal_ref,
+    in_spans,
+    label_ids,
+    span_rows,
+    to_sql,
+)
 from deskkit.metrics._rollup import DayGrid, from_days
 
 if TYPE_CHECKING:
@@ -50,8 +59,6 @@ RESPONSE_DEFINITION = (
     "The previous comparable period's mean and median are shown alongside."
 )
 
-Span = tuple[_dt.datetime, _dt.datetime]
-
 
 def _deleted(ctx: Context) -> ir.Table:
     """Ids of deleted deals (a few percent of the deals: a small join side)."""
@@ -62,7 +69,7 @@ def _deleted(ctx: Context) -> ir.Table:
 def _owned(ctx: Context, m: ir.Table, spans: list[Span]) -> ir.Table:
     """Messages in ``spans`` with their ``owner``: the author of an outgoing message, the
     responsible user of the deal of an incoming one; only owners in scope."""
-    m = ctx.live(m.filter(in_spans(m.created_at, spans)))
+    m = ctx.live(span_rows(m, "created_at", spans))
     out = m.filter(m.direction == "out", ctx.by_owner(m.user_id)).mutate(owner=m.user_id)
     inc = m.filter(m.direction == "in", m.entity_type == "deal")
     d = ctx.deals().select(deal_id="deal_id", owner="responsible_user_id")
@@ -153,7 +160,7 @@ def _counted(ctx: Context, spans: list[Span] | None, grid: DayGrid | None = None
         m = m.filter(m.created_at.notnull())
         when = {"day": grid.day(m.created_at)}
     else:
-        m = m.filter(in_spans(m.created_at, spans))
+        m = span_rows(m, "created_at", spans)
         when = {"current": m.created_at >= ctx.t0}
     # Count first, join after: the two periods' messages (~430k at 1M deals) collapse to ~120k
     # (period, direction, channel, author, deal) groups, and only those meet the deals.

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import datetime as dt
 
+import ibis
+import pyarrow as pa
 import pytest
 from accounts import BERLIN, DST_BASE, AccountBuilder, dst_periods, kept_and_inline
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deskkit.filters import Scope, Viewer
-from deskkit.metrics._base import Context
+from deskkit.metrics._base import Context, span_rows
 from deskkit.metrics._rollup import DayGrid
 from deskkit.metrics.activity import activity
 from deskkit.metrics.messaging import messages
@@ -129,3 +131,50 @@ def test_activity_and_messages_on_the_demo_from_kept_days(desk):
         kept, inline = kept_and_inline(desk.store, lambda ctx=ctx: messages(ctx))
         assert kept.outgoing > 0 and kept.by_channel.equals(inline.by_channel)
         assert kept.by_user.equals(inline.by_user)
+
+
+_MOMENTS = st.integers(0, 40).map(lambda h: dt.datetime(2026, 3, 1) + dt.timedelta(hours=h))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    at=st.lists(st.one_of(st.none(), _MOMENTS), max_size=25),
+    spans=st.lists(st.tuples(_MOMENTS, _MOMENTS), max_size=4),
+)
+def test_span_rows_keeps_each_row_in_a_span_once(at, spans):
+    rows = pa.table(
+        {"id": pa.array(range(len(at)), pa.int64()), "at": pa.array(at, pa.timestamp("us"))}
+    )
+    t = ibis.duckdb.connect().create_table("t", rows)
+    got = sorted(span_rows(t, "at", spans).to_pandas()["id"])
+    # Plain Python: a row is in if its moment falls in any half-open span, whatever overlaps.
+    want = [i for i, a in enumerate(at) if a is not None and any(s <= a < e for s, e in spans)]
+    assert got == want
+    # ``each`` sees one merged span's rows at a time: tag each row with its part's first moment.
+    merged: list[list[dt.datetime]] = []
+    for s, e in sorted(sp for sp in spans if sp[0] < sp[1]):
+        if merged and s <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], e)
+        else:
+            merged.append([s, e])
+    first = {}
+    for i in want:
+        part = next(k for k, (s, e) in enumerate(merged) if s <= at[i] < e)
+        first[i] = min(at[j] for j in want if merged[part][0] <= at[j] < merged[part][1])
+    tagged = span_rows(t, "at", spans, each=lambda p: p.mutate(first=p.at.min().over()))
+    got_first = tagged.to_pandas().set_index("id")["first"]
+    assert {i: got_first[i].to_pydatetime() for i in got_first.index} == first
+
+
+def test_span_rows_reads_each_span_by_its_own_range():
+    t = ibis.table({"id": "int64", "at": "timestamp"}, name="t")
+    a, b, c = (dt.datetime(2026, 1, d) for d in (1, 2, 3))
+    sql = str(
+        ibis.to_sql(
+            span_rows(t, "at", [(a, b), (dt.datetime(2026, 2, 1), c.replace(month=2, day=2))]),
+            dialect="duckdb",
+        )
+    )
+    assert "UNION ALL" in sql and " OR " not in sql
+    # Spans that touch are one range.
+    assert "UNION" not in str(ibis.to_sql(span_rows(t, "at", [(b, c), (a, b)]), dialect="duckdb"))
