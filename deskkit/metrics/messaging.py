@@ -292,14 +292,16 @@ def _cut(ctx: Context, since: _dt.datetime | None, detail: bool = False) -> ir.T
             "reply_channel": m.channel.max(where=rep),
         }
     x = m.group_by("talk_id", "exchange").aggregate(**cols)
-    # Seconds from the run's first message to the reply (NULL unless both): once per exchange.
-    wait = x.replied_at.epoch_seconds() - x.run_at.epoch_seconds()
-    return x.mutate(wait_s=wait.cast("float64"))
+    # Microseconds from the run's first message to the reply (NULL unless both), once per
+    # exchange: exact in the timestamps' own unit, and an integer, whose median DuckDB finds
+    # in half the time of a float's (seconds as floats: 115 against 59 ms for 1.3M replies).
+    return x.mutate(wait_us=x.replied_at.delta(x.run_at, unit="microsecond"))
 
 
 def _replies(ctx: Context, x: ir.Table, spans: list[Span]) -> ir.Table:
     """The replies among exchanges ``x`` sent in ``spans`` by authors in scope, with
-    ``wait_s`` (seconds from the run's first message) and ``current`` (sent in the period)."""
+    ``wait_us`` (microseconds from the run's first message) and ``current`` (sent in the
+    period)."""
     r = x.filter(x.run_at.notnull(), in_spans(x.replied_at, spans), ctx.by_owner(x.user_id))
     return r.mutate(current=r.replied_at >= ctx.t0)
 
@@ -318,7 +320,8 @@ def _response_queries(ctx: Context) -> dict[str, ir.Table]:
     prev = ctx.previous()
     x = _exchanges(ctx, prev.t0)
     r = _replies(ctx, x, [(ctx.t0, ctx.t1), (prev.t0, prev.t1)])
-    stats = {"n": r.count(), "mean_s": r.wait_s.mean(), "median_s": r.wait_s.median()}
+    us = 1_000_000
+    stats = {"n": r.count(), "mean_s": r.wait_us.mean() / us, "median_s": r.wait_us.median() / us}
     per_user = r.group_by("current", "user_id").aggregate(**stats)
     overall = r.group_by("current").aggregate(**stats)
     u = _unanswered(ctx, x)
@@ -381,7 +384,7 @@ class ResponseTime:
                 "user_id",
                 "run_at",
                 "replied_at",
-                "wait_s",
+                "wait_us",
                 entity_type="reply_entity_type",
                 entity_id="reply_entity_id",
                 channel="reply_channel",
@@ -397,7 +400,7 @@ class ResponseTime:
                 "user_id",
                 asked_at="run_at",
                 replied_at="replied_at",
-                wait_s="wait_s",
+                wait_s=t.wait_us / 1_000_000,
             ).order_by([ibis.desc("wait_s"), "talk_id", "replied_at"])
         elif what == "unanswered":
             u = _unanswered(ctx, _exchanges(ctx, ctx.t0, detail=True))
