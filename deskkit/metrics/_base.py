@@ -30,6 +30,7 @@ __all__ = [
     "label_ids",
     "span_rows",
     "to_sql",
+    "user_names",
 ]
 
 #: Author id of automatic actions (Salesbot, digital pipeline).
@@ -134,11 +135,19 @@ def to_sql(queries: dict[str, ir.Expr]) -> dict[str, str]:
     return {name: str(ibis.to_sql(expr)) for name, expr in queries.items()}
 
 
+def user_names(store: Store) -> pd.Series:
+    """User names by ``user_id`` (made once per store; do not modify)."""
+    return store.memo(("user names",), lambda: store.users.set_index("user_id")["name"])
+
+
 def label_ids(store: Store, frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``frame`` with readable names next to user and stage ids (from the small
     cached dimension tables): ``responsible`` / ``user`` / ``author`` and ``stage`` columns."""
-    users = store.users.set_index("user_id")["name"]
-    stages = store.stages.set_index(["pipeline_id", "stage_id"])["name"]
+    users = user_names(store)
+    # Made once per store (a read-only snapshot): a desktop labels about 25 frames.
+    stages = store.memo(
+        ("stage names",), lambda: store.stages.set_index(["pipeline_id", "stage_id"])["name"]
+    )
     out = frame.copy()
     for id_col, name_col in (
         ("responsible_user_id", "responsible"),

@@ -10,7 +10,7 @@ import ibis
 import pandas as pd
 
 from deskkit.filters import Scope
-from deskkit.metrics._base import Context, label_ids
+from deskkit.metrics._base import Context, label_ids, user_names
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -107,7 +107,7 @@ def _user_id(ctx: Context, user: int | str) -> int:
 
 
 def _user_names(ctx: Context, ids: pd.Series) -> pd.Series:
-    names = ids.map(ctx.store.users.set_index("user_id")["name"])
+    names = ids.map(user_names(ctx.store))
     return names.fillna(ids.map(lambda u: f"user {u}"))
 
 

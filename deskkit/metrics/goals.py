@@ -14,7 +14,7 @@ import ibis
 import pandas as pd
 
 from deskkit.filters import Period, Scope
-from deskkit.metrics._base import Context, count_if, label_ids, to_sql
+from deskkit.metrics._base import Context, count_if, label_ids, to_sql, user_names
 
 if TYPE_CHECKING:
     import datetime as _dt
@@ -188,7 +188,7 @@ class Goals:
 
 def _scope_name(ctx: Context, kind: str, sid: object) -> str:
     if kind == "user":
-        names = ctx.store.users.set_index("user_id")["name"]
+        names = user_names(ctx.store)
         return str(names.get(sid, f"user {sid}"))
     if kind == "group":
         names = ctx.store.groups.set_index("group_id")["name"]

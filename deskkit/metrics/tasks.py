@@ -16,7 +16,15 @@ import ibis
 import pandas as pd
 
 from deskkit.filters import Scope
-from deskkit.metrics._base import Context, count_if, deal_ref, kept_or_inline, label_ids, to_sql
+from deskkit.metrics._base import (
+    Context,
+    count_if,
+    deal_ref,
+    kept_or_inline,
+    label_ids,
+    to_sql,
+    user_names,
+)
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -371,7 +379,7 @@ def overdue_tasks(ctx: Context) -> OverdueTasks:
             table[col] = 0
     table[list(_USER_COLUMNS)] = table[list(_USER_COLUMNS)].fillna(0)
     table["rescheduled"] = table["occurrences"] - table["completed_since"] - table["still_overdue"]
-    names = ctx.store.users.set_index("user_id")["name"]
+    names = user_names(ctx.store)
     table.insert(1, "user", table["user_id"].map(names))
     table = table.astype({"user_id": "int64", **_USER_COLUMNS})
     table = table.sort_values(
