@@ -163,6 +163,15 @@ def test_state_is_what_was_known_at_now(store):
     assert r.occurrences == 7
 
 
+def test_a_deadline_set_again_counts_from_when_it_was_first_missed(store):
+    # Task 16 missed Mar 10, was moved away on Mar 11 and back to Mar 10 at 12:00: looking at
+    # 06:00, that deadline is already missed (known since the task was made), not only from
+    # the move back. Missed by then: 1, 2, 4, 6 (Mar 5, Mar 8), 8, 16 -> 7 deadlines.
+    r = overdue_tasks(ctx_of(store, now=dt.datetime(2026, 3, 11, 6, tzinfo=dt.UTC)))
+    assert 16 in set(r.records("occurrences")["task_id"])
+    assert r.occurrences == 7
+
+
 def test_scope_user_and_department(store):
     assert overdue_tasks(ctx_of(store, user="Boris")).occurrences == 1
     south = overdue_tasks(ctx_of(store, department="South"))  # Vera and Head
