@@ -133,7 +133,7 @@ def test_activity_and_messages_on_the_demo_from_kept_days(desk):
         assert kept.by_user.equals(inline.by_user)
 
 
-_MOMENTS = st.integers(0, 40).map(lambda h: dt.datetime(2026, 3, 1) + dt.timedelta(hours=h))
+_MOMENTS = st.integers(0, 200).map(lambda h: dt.datetime(2026, 3, 1) + dt.timedelta(hours=h))
 
 
 @settings(max_examples=60, deadline=None)
@@ -150,31 +150,35 @@ def test_span_rows_keeps_each_row_in_a_span_once(at, spans):
     # Plain Python: a row is in if its moment falls in any half-open span, whatever overlaps.
     want = [i for i, a in enumerate(at) if a is not None and any(s <= a < e for s, e in spans)]
     assert got == want
-    # ``each`` sees one merged span's rows at a time: tag each row with its part's first moment.
-    merged: list[list[dt.datetime]] = []
-    for s, e in sorted(sp for sp in spans if sp[0] < sp[1]):
-        if merged and s <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], e)
-        else:
-            merged.append([s, e])
-    first = {}
-    for i in want:
-        part = next(k for k, (s, e) in enumerate(merged) if s <= at[i] < e)
-        first[i] = min(at[j] for j in want if merged[part][0] <= at[j] < merged[part][1])
+    # ``each`` sees one part at a time, and the parts are separate stretches of time: tag each
+    # row with its part's first moment, and no part starts inside another.
     tagged = span_rows(t, "at", spans, each=lambda p: p.mutate(first=p.at.min().over()))
-    got_first = tagged.to_pandas().set_index("id")["first"]
-    assert {i: got_first[i].to_pydatetime() for i in got_first.index} == first
+    parts = tagged.to_pandas().groupby("first")["at"].agg(["min", "max"]).sort_index()
+    assert sorted(tagged.to_pandas()["id"]) == want
+    assert (parts["min"] == parts.index).all()
+    assert (parts["min"].iloc[1:].to_numpy() > parts["max"].iloc[:-1].to_numpy()).all()
 
 
-def test_span_rows_reads_each_span_by_its_own_range():
+def test_span_rows_reads_far_spans_apart_and_near_ones_in_one_pass():
     t = ibis.table({"id": "int64", "at": "timestamp"}, name="t")
-    a, b, c = (dt.datetime(2026, 1, d) for d in (1, 2, 3))
-    sql = str(
-        ibis.to_sql(
-            span_rows(t, "at", [(a, b), (dt.datetime(2026, 2, 1), c.replace(month=2, day=2))]),
-            dialect="duckdb",
-        )
+
+    def sql(*spans):
+        return str(ibis.to_sql(span_rows(t, "at", list(spans)), dialect="duckdb"))
+
+    day = dt.timedelta(days=1)
+    a = dt.datetime(2026, 1, 1)
+    # Two days a year apart: each its own range, no OR over the year between them.
+    far = sql((a, a + day), (a.replace(year=2027), a.replace(year=2027) + day))
+    assert "UNION ALL" in far and " OR " not in far
+    # A gap no longer than the spans: one pass over their hull.
+    assert "UNION" not in sql((a, a + day), (a + 2 * day, a + 3 * day))
+    assert "UNION" not in sql((a + day, a + 2 * day), (a, a + day))  # touching
+    # ``each`` applies to each part: rows of the two far days are tagged by their own day.
+    days = [a, a + dt.timedelta(hours=5), a.replace(year=2027)]
+    rows = ibis.duckdb.connect().create_table(
+        "t", pa.table({"id": [0, 1, 2], "at": pa.array(days, pa.timestamp("us"))})
     )
-    assert "UNION ALL" in sql and " OR " not in sql
-    # Spans that touch are one range.
-    assert "UNION" not in str(ibis.to_sql(span_rows(t, "at", [(b, c), (a, b)]), dialect="duckdb"))
+    spans = [(a, a + day), (a.replace(year=2027), a.replace(year=2027) + day)]
+    tagged = span_rows(rows, "at", spans, each=lambda p: p.mutate(first=p.at.min().over()))
+    firsts = tagged.to_pandas().set_index("id")["first"].sort_index()
+    assert list(firsts) == [days[0], days[0], days[2]]
