@@ -47,6 +47,16 @@ def _new_period(i: int) -> object:
     return (first, last)
 
 
+def probe() -> float:
+    """Milliseconds for a fixed pure-Python loop: how fast the machine runs right now. Its
+    speed drifts by up to 1.7x within minutes (other tenants), and every figure with it."""
+    start = time.perf_counter()
+    total = 0
+    for i in range(1_000_000):
+        total += i
+    return (time.perf_counter() - start) * 1e3
+
+
 def measure(deals: int, runs: int, with_pandas: bool) -> dict:
     import deskkit
     from deskkit import widgets
@@ -101,10 +111,12 @@ def measure(deals: int, runs: int, with_pandas: bool) -> dict:
     # Every widget recomputed (a fresh runner) for each preset and a past year: the cost
     # grows with the period's length (the raw events, messages and moves it spans).
     presets: dict[str, list[float]] = {}
+    probes: list[float] = []
     for name, period in PRESETS:
         Runner().compute_all(ws, desk, widgets.Filters(period=period))  # first sight: compile
         times = []
         for _ in range(max(1, min(runs, 3))):
+            probes.append(probe())
             r = Runner()
             start = time.perf_counter()
             r.compute_all(ws, desk, widgets.Filters(period=period))
@@ -122,6 +134,7 @@ def measure(deals: int, runs: int, with_pandas: bool) -> dict:
         "widgets_ms": {k: {"median": statistics.median(v), "max": max(v)} for k, v in per.items()},
         "warmup_ms": warmup,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "probe_ms": {"median": statistics.median(probes), "min": min(probes), "max": max(probes)},
     }
     if with_pandas:
         sys.path.insert(0, str(Path(__file__).parent))
@@ -199,6 +212,11 @@ def main() -> None:
         + " |"
     )
     print("| peak RSS | " + " | ".join(f"{r['peak_rss_mb']:.0f} MB" for r in results) + " |")
+    cells = [
+        f"{r['probe_ms']['median']:.0f} ms ({r['probe_ms']['min']:.0f}–{r['probe_ms']['max']:.0f})"
+        for r in results
+    ]
+    print("| machine speed: fixed Python loop before each preset run | " + " | ".join(cells) + " |")
     if args.pandas:
         print_pandas(results)
     Path("bench/results").mkdir(parents=True, exist_ok=True)
