@@ -246,7 +246,8 @@ def _open_budget(ctx: Context) -> ir.Table:
 
 
 def _forecast_queries(ctx: Context) -> dict[str, ir.Table]:
-    # Win rates per stage and per pipeline (stage_id null): a few dozen rows.
+    """Both queries behind the numbers (for ``sql()``): the open budget now, and the win rates
+    per stage and per pipeline (``stage_id`` null)."""
     return {"open": _open_budget(ctx), "rates": _rates(ctx)}
 
 
