@@ -59,6 +59,9 @@ RESPONSE_DEFINITION = (
     "The previous comparable period's mean and median are shown alongside."
 )
 
+#: Microseconds per second (waits are kept in microseconds, shown in seconds).
+_US = 1_000_000
+
 
 def _deleted(ctx: Context) -> ir.Table:
     """Ids of deleted deals (a few percent of the deals: a small join side)."""
@@ -320,8 +323,11 @@ def _response_queries(ctx: Context) -> dict[str, ir.Table]:
     prev = ctx.previous()
     x = _exchanges(ctx, prev.t0)
     r = _replies(ctx, x, [(ctx.t0, ctx.t1), (prev.t0, prev.t1)])
-    us = 1_000_000
-    stats = {"n": r.count(), "mean_s": r.wait_us.mean() / us, "median_s": r.wait_us.median() / us}
+    stats = {
+        "n": r.count(),
+        "mean_s": r.wait_us.mean() / _US,
+        "median_s": r.wait_us.median() / _US,
+    }
     per_user = r.group_by("current", "user_id").aggregate(**stats)
     overall = r.group_by("current").aggregate(**stats)
     u = _unanswered(ctx, x)
@@ -400,7 +406,7 @@ class ResponseTime:
                 "user_id",
                 asked_at="run_at",
                 replied_at="replied_at",
-                wait_s=t.wait_us / 1_000_000,
+                wait_s=t.wait_us / _US,
             ).order_by([ibis.desc("wait_s"), "talk_id", "replied_at"])
         elif what == "unanswered":
             u = _unanswered(ctx, _exchanges(ctx, ctx.t0, detail=True))
