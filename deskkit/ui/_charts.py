@@ -218,9 +218,26 @@ function plain(datum) {
   return out;
 }
 
+// The rows of `spec` for each dataset of the view drawn from `shown`, when the two specs differ
+// in their rows only (else null). Altair names a dataset by a hash of its rows, so the names
+// differ too: they are compared by position.
+function newRows(shown, spec) {
+  const a = Object.keys(shown?.datasets ?? {});
+  const b = Object.keys(spec?.datasets ?? {});
+  if (a.length === 0 || a.length !== b.length) return null;
+  const rest = (s, names) => {
+    let text = JSON.stringify({ ...s, datasets: null });
+    names.forEach((name, i) => { text = text.split(JSON.stringify(name)).join(`"#${i}"`); });
+    return text;
+  };
+  return rest(shown, a) === rest(spec, b) ? b.map((name) => spec.datasets[name]) : null;
+}
+
 function chartIn(model, box, trait, onClick) {
   let api = null;
   let seq = 0;  // each draw's number: a slower, older draw must not win
+  let shown = null;  // the spec the view shows
+  let names = [];  // the view's datasets (named as in the spec it was embedded from)
 
   // The box has no width until it is on the page, and a container-wide spec measures it when
   // embedded: draw after the first layout, then pass width changes on to such charts.
@@ -242,12 +259,30 @@ function chartIn(model, box, trait, onClick) {
     box.replaceChildren(p);
   };
 
+  // New numbers for the same chart go into the drawn view: no new compile, no new SVG, and
+  // the card keeps its height while they arrive. Anything else is embedded anew.
+  const update = async (mine, rows) => {
+    try {
+      rows.forEach((values, i) => api.view.data(names[i], structuredClone(values)));
+      await api.view.runAsync();
+      return true;
+    } catch (error) {
+      return mine !== seq;  // a newer draw took over; else embed this one anew
+    }
+  };
+
   const draw = async () => {
     const mine = ++seq;
+    const spec = model.get(trait);
+    const rows = api && names.length && spec ? newRows(shown, spec) : null;
+    if (rows && (await update(mine, rows))) {
+      if (mine === seq) shown = spec;
+      return;
+    }
     if (api) api.finalize();
     api = null;
+    shown = null;
     box.replaceChildren();
-    const spec = model.get(trait);
     if (!spec) return;
     const late = setTimeout(() => mine === seq && message("Waiting for the chart library…"), 20000);
     const lib = await ready();
@@ -269,6 +304,12 @@ function chartIn(model, box, trait, onClick) {
     }
     if (mine !== seq) { result.finalize(); return; }
     api = result;
+    shown = spec;
+    names = Object.keys(spec.datasets ?? {});
+    // Only datasets the view holds as plain rows can take new ones.
+    const held = (api.vgSpec?.data ?? []).filter((d) => !d.source && !d.url && !d.format);
+    const sources = new Set(held.map((d) => d.name));
+    if (!names.every((name) => sources.has(name))) names = [];
     api.view.addEventListener("click", (_event, item) => {
       if (!item || !item.datum || item.mark?.role !== "mark") return;  // axes, legends: no
       onClick(plain(item.datum));

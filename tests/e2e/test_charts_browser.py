@@ -40,8 +40,8 @@ views = [ChartView("vega") for _ in range(3)]
 clicked = w.HTML().add_class("clicked")
 clicks = []
 
-def chart(i):
-    frame = pd.DataFrame({"stage": STAGES, "deals": [10 * (i + 1), 7, 3 + i]})
+def chart(i, more=0):
+    frame = pd.DataFrame({"stage": STAGES, "deals": [10 * (i + 1) + more, 7, 3 + i]})
     c = alt.Chart(frame).mark_bar().encode(x="deals:Q", y=alt.Y("stage:N", sort=STAGES))
     return c.properties(width="container") if i == 2 else c
 
@@ -50,6 +50,10 @@ def on_click(i):
         clicks.append(datum)
         text = html.escape(json.dumps({"chart": i, **datum}, sort_keys=True))
         clicked.value = f'<span data-k="clicks" data-v="{len(clicks)}">{text}</span>'
+        if i == 0 and len(clicks) == 3:  # new numbers, the same chart
+            views[0].show(chart(0, more=len(clicks)))
+        elif i == 0:  # another chart
+            views[0].show(chart(0).properties(title="Another chart"))
     return callback
 
 for i, view in enumerate(views):
@@ -178,6 +182,34 @@ def test_charts_draw_offline_ship_the_library_once_and_report_clicks(browser, ch
         assert shown == {"chart": 1, "stage": "First contact", "deals": 20}
         bar.click()  # the same mark again is a second event
         page.wait_for_selector('.clicked [data-k="clicks"][data-v="2"]')
+
+        # New numbers for the same chart go into the view drawn: its SVG stays, the bar moves.
+        first = ".chart-0 svg g.mark-rect path"
+        page.evaluate("() => { document.querySelector('.chart-0 svg').dataset.dkFirst = '1'; }")
+        assert page.locator(first).first.get_attribute("aria-label") == (
+            "deals: 10; stage: First contact"
+        )
+        page.locator(first).first.click()
+        page.wait_for_selector('.clicked [data-k="clicks"][data-v="3"]')
+        page.wait_for_function(
+            "(sel) => document.querySelector(sel)?.getAttribute('aria-label')"
+            " === 'deals: 13; stage: First contact'",
+            arg=first,
+        )
+        assert page.evaluate("() => document.querySelector('.chart-0 svg').dataset.dkFirst") == "1"
+        page.locator(first).first.click()  # the bar reports its new row
+        page.wait_for_selector('.clicked [data-k="clicks"][data-v="4"]')
+        assert json.loads(page.inner_text(".clicked")) == {
+            "chart": 0,
+            "stage": "First contact",
+            "deals": 13,
+        }
+        # A chart that differs in more than its rows is drawn anew.
+        page.wait_for_function(
+            "() => (document.querySelector('.chart-0 svg')?.textContent ?? '')"
+            ".includes('Another chart')"
+        )
+        assert page.evaluate("() => document.querySelector('.chart-0 svg').dataset.dkFirst") is None
         page.screenshot(path=str(ARTIFACTS / "charts-browser.png"), full_page=True)
 
         # The library came once: three charts, but well under two copies of the bundle.
