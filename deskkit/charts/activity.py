@@ -110,7 +110,7 @@ def activity_chart(result: Activity, currency: str = "", lang: str = "en") -> al
         .mark_text(align="left", dx=4, style="dk-value")
         .encode(y=y, x=alt.X("total:Q"), text=alt.Text("label:N"))
     )
-    return alt.layer(bars, ends).properties(width=_WIDTH, height=_height(len(users)))
+    return alt.layer(bars, ends, width=_WIDTH, height=_height(len(users)))
 
 
 def events_chart(result: Events, currency: str = "", lang: str = "en") -> alt.LayerChart:
@@ -128,7 +128,7 @@ def events_chart(result: Events, currency: str = "", lang: str = "en") -> alt.La
     text = base.mark_text(align="left", dx=4, style="dk-value").encode(
         x=alt.X("count:Q"), text=alt.Text("label:N")
     )
-    return alt.layer(bars, text, data=frame).properties(width=_WIDTH, height=_height(len(frame)))
+    return alt.layer(bars, text, data=frame, width=_WIDTH, height=_height(len(frame)))
 
 
 def messages_chart(result: Messages, currency: str = "", lang: str = "en") -> alt.LayerChart:
@@ -160,7 +160,7 @@ def messages_chart(result: Messages, currency: str = "", lang: str = "en") -> al
     text = base.mark_text(align="left", dx=4, style="dk-value").encode(
         x=alt.X("messages:Q"), text=alt.Text("label:N")
     )
-    return alt.layer(bars, text, data=frame).properties(width=_WIDTH, height=2 * _height(len(ch)))
+    return alt.layer(bars, text, data=frame, width=_WIDTH, height=2 * _height(len(ch)))
 
 
 def response_time_chart(
@@ -198,6 +198,4 @@ def response_time_chart(
     text = base.mark_text(align="left", dx=4, style="dk-value").encode(
         x=alt.X("median_min:Q"), text=alt.Text("label:N")
     )
-    return alt.layer(bars, ticks, text, data=frame).properties(
-        width=_WIDTH, height=_height(len(frame))
-    )
+    return alt.layer(bars, ticks, text, data=frame, width=_WIDTH, height=_height(len(frame)))

@@ -103,4 +103,4 @@ def custom_chart(
         x=alt.X("value:Q"), text=alt.Text("text:N")
     )
     height = max(_ROW_HEIGHT * max(len(frame), 1), 60)
-    return alt.layer(bars, labels, data=frame).properties(width=_WIDTH, height=height)
+    return alt.layer(bars, labels, data=frame, width=_WIDTH, height=height)

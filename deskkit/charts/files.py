@@ -29,7 +29,7 @@ def _bars(frame: pd.DataFrame, y: str, y_title: str, x_title: str) -> alt.LayerC
     bars = base.mark_bar()
     labels = base.mark_text(align="left", dx=4).encode(text=alt.Text("n:Q"))
     height = max(_ROW_HEIGHT * max(len(frame), 1), 40)
-    return alt.layer(bars, labels, data=frame).properties(width=_WIDTH, height=height)
+    return alt.layer(bars, labels, data=frame, width=_WIDTH, height=height)
 
 
 def recent_files_chart(result: RecentFiles, currency: str = "", lang: str = "en") -> alt.LayerChart:

@@ -99,6 +99,12 @@ def goals_chart(result: Goals, currency: str = "", lang: str = "en") -> alt.Laye
         .mark_rule(strokeDash=[4, 3], style="dk-note")
         .encode(x=alt.X("share:Q"))
     )
-    return alt.layer(bars, previous, labels, target, data=frame).properties(
-        width=_WIDTH, height=_ROW_HEIGHT * max(len(frame), 1)
+    return alt.layer(
+        bars,
+        previous,
+        labels,
+        target,
+        data=frame,
+        width=_WIDTH,
+        height=_ROW_HEIGHT * max(len(frame), 1),
     )

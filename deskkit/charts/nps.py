@@ -96,4 +96,4 @@ def nps_chart(result: Nps, currency: str = "", lang: str = "en") -> alt.LayerCha
         .encode(x=alt.XDatum(1.3), text=alt.Text("score:N"))
         .transform_filter("datum.order == 0")
     )
-    return alt.layer(bars, counts, score, data=frame).properties(width=_WIDTH, height=70)
+    return alt.layer(bars, counts, score, data=frame, width=_WIDTH, height=70)

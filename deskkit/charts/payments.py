@@ -63,6 +63,6 @@ def payment_counters_chart(
     labels = base.mark_text(align="left", dx=4, style="dk-value").encode(
         x=x, text=alt.Text("label:N")
     )
-    return alt.layer(bars, labels, data=frame).properties(
-        width=_WIDTH, height=_ROW_HEIGHT * max(len(frame), 1)
+    return alt.layer(
+        bars, labels, data=frame, width=_WIDTH, height=_ROW_HEIGHT * max(len(frame), 1)
     )

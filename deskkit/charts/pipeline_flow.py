@@ -90,6 +90,6 @@ def pipeline_flow_chart(
     net = base.mark_text(align="right", style="dk-note").encode(
         x=alt.XDatum(top), text=alt.Text("net_text:N")
     )
-    return alt.layer(bars, labels, net, data=frame).properties(
-        width=_WIDTH, height=_ROW_HEIGHT * max(len(frame), 1)
+    return alt.layer(
+        bars, labels, net, data=frame, width=_WIDTH, height=_ROW_HEIGHT * max(len(frame), 1)
     )

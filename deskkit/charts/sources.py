@@ -96,6 +96,6 @@ def lead_sources_chart(result: LeadSources, currency: str = "", lang: str = "en"
     labels = base.mark_text(align="left", dx=4, style="dk-value").encode(
         x=alt.X("deals:Q", scale=scale), text=alt.Text("label:N")
     )
-    return alt.layer(deals, won, labels, data=frame).properties(
-        width=_WIDTH, height=_ROW_HEIGHT * max(len(frame), 1)
+    return alt.layer(
+        deals, won, labels, data=frame, width=_WIDTH, height=_ROW_HEIGHT * max(len(frame), 1)
     )

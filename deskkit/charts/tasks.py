@@ -80,6 +80,6 @@ def overdue_tasks_chart(
     labels = base.mark_text(align="left", dx=3, style="dk-value").encode(
         x=x, text=alt.Text("label:N")
     )
-    return alt.layer(bars, labels, data=frame).properties(
-        width=_WIDTH, height=_ROW_HEIGHT * max(len(users), 1)
+    return alt.layer(
+        bars, labels, data=frame, width=_WIDTH, height=_ROW_HEIGHT * max(len(users), 1)
     )

@@ -94,5 +94,12 @@ def system_usage_chart(result: SystemUsage, currency: str = "", lang: str = "en"
         text=alt.Text("change:N"),
         color=alt.Color("trend:N", scale=trend, legend=None),
     )
-    chart = alt.layer(bars, labels, change, data=frame).resolve_scale(color="independent")
-    return chart.properties(width=_WIDTH, height=_ROW_HEIGHT * max(len(frame), 1))
+    return alt.layer(
+        bars,
+        labels,
+        change,
+        data=frame,
+        resolve=alt.Resolve(scale=alt.ScaleResolveMap(color="independent")),
+        width=_WIDTH,
+        height=_ROW_HEIGHT * max(len(frame), 1),
+    )

@@ -86,8 +86,8 @@ def deals_by_manager_chart(
         deals=count(result.deals),
         over=result.over,
     )
-    return alt.layer(bars, ticks, labels, data=frame).properties(
-        width=_WIDTH, height=_height(frame), title=title
+    return alt.layer(
+        bars, ticks, labels, data=frame, width=_WIDTH, height=_height(frame), title=title
     )
 
 
@@ -136,8 +136,8 @@ def deals_without_tasks_chart(
         open=count(result.open_deals),
         budget=money(result.budget, currency),
     )
-    return alt.layer(whole, part, labels, data=frame).properties(
-        width=_WIDTH, height=_height(frame), title=title
+    return alt.layer(
+        whole, part, labels, data=frame, width=_WIDTH, height=_height(frame), title=title
     )
 
 
@@ -200,8 +200,8 @@ def forecast_chart(result: Forecast, currency: str = "", lang: str = "en") -> al
         budget=money(result.budget, currency),
         deals=count(result.deals),
     )
-    return alt.layer(whole, part, labels, data=frame).properties(
-        width=_WIDTH, height=_height(frame), title=title
+    return alt.layer(
+        whole, part, labels, data=frame, width=_WIDTH, height=_height(frame), title=title
     )
 
 
@@ -239,4 +239,4 @@ def latest_deals_chart(result: LatestDeals, currency: str = "", lang: str = "en"
     layers.append(
         base.mark_text(align="right", style="dk-value").encode(x=at(600), text=alt.Text("price:N"))
     )
-    return alt.layer(*layers, data=frame).properties(width=600, height=_height(frame))
+    return alt.layer(*layers, data=frame, width=600, height=_height(frame))
