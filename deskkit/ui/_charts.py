@@ -9,8 +9,9 @@ library sixteen times. Here the work is split between two anywidgets:
   ``globalThis.deskkitVega`` and resolves the ``globalThis.deskkitVegaReady`` promise that
   charts await (whichever loads first creates that promise, so the order does not matter).
 * :class:`VegaChart` is one chart: a few KB of fixed ESM that waits for the library, embeds the
-  ``spec`` trait with the SVG renderer, re-embeds when ``spec`` changes and reports a click on a
-  mark back to Python through the ``_click`` trait.
+  ``spec`` trait with the SVG renderer and reports a click on a mark back to Python through the
+  ``_click`` trait. A new ``spec`` that differs only in its rows goes into the drawn view;
+  any other is embedded anew.
 
 :class:`ChartView` is a chart slot: its widget stays on the page while ``show()`` replaces
 the chart, and ``on_click`` callbacks get the clicked mark's data row. The desktop's card
