@@ -66,11 +66,10 @@ def _activity_options(r: Any, lang: str) -> list[Option]:
                 option(label(row.type, lang), int(row.count), lang, "actions", type=row.type)
             )
     names = dict(zip(r.table["user_id"], r.table["user"], strict=True))
-    by_user = r.counts.groupby("user_id")["count"].sum()
-    for uid, total in by_user.items():
+    for uid, rows in r.counts.groupby("user_id"):  # one pass: users in id order, rows as listed
         name = user_name(names.get(uid), uid)
-        out.append(option(name, int(total), lang, "actions", user=int(uid)))
-        for row in r.counts.loc[r.counts["user_id"] == uid].itertuples(index=False):
+        out.append(option(name, int(rows["count"].sum()), lang, "actions", user=int(uid)))
+        for row in rows.itertuples(index=False):
             text = f"{name} · {label(row.type, lang)}"
             out.append(option(text, int(row.count), lang, "actions", user=int(uid), type=row.type))
     return out
