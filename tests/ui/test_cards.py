@@ -328,6 +328,30 @@ def test_nps_groups_and_previous_period(result):
     assert on_mark == ("responses", {"group": "promoters", "previous": True})
 
 
+def test_recent_files_uploaders_rank_by_files_then_name():
+    """Uploaders by files listed, ties by name with unknown names last; a user's first known
+    name counts; files with no uploader are not an uploader."""
+    from types import SimpleNamespace
+
+    files = pd.DataFrame(
+        {
+            "file_id": range(1, 9),
+            "entity_type": ["deal"] * 6 + ["contact"] * 2,
+            "created_by": [7, 5, 5, None, 9, 9, 7, 3],
+            "author": ["Boris", None, "Anna", None, None, None, "Boris", "Zoe"],
+        }
+    )
+    r = SimpleNamespace(files=files, total=8)
+    uploaders = [(text, p) for text, key, p in card_model("recent_files").choices(r, "en")]
+    uploaders = [(text, p) for text, p in uploaders if "user" in p]
+    assert uploaders == [
+        ("Anna: 2", {"user": 5}),
+        ("Boris: 2", {"user": 7}),
+        ("user 9: 2", {"user": 9}),
+        ("Zoe: 1", {"user": 3}),
+    ]
+
+
 def test_recent_files_by_uploader_match_the_chart(result, desk):
     r = result("recent_files")
     assert r.total <= len(r.files)  # the month's files are all listed on the test store

@@ -52,13 +52,19 @@ def _options(r: Any, lang: str) -> list[Option]:
         if kind in kinds.index or not exact:
             n = int(kinds.get(kind, 0)) if exact else None
             out.append(option(label(f"files_on_{kind}", lang), n, lang, "files", entity_type=kind))
-    per = r.files.groupby("created_by", dropna=True).agg(
-        author=("author", "first"), n=("file_id", "size")
-    )
-    per = per.sort_values(["n", "author"], ascending=[False, True])
-    for uid, row in per.iterrows():
-        name = user_name(row["author"], uid)
-        out.append(option(name, int(row["n"]) if exact else None, lang, "uploader", user=int(uid)))
+    # Uploaders by files listed, then name (a few dozen rows: plain Python, not a groupby).
+    per: dict[int, list[Any]] = {}  # user id -> [first known name, files]
+    for uid, author in zip(r.files["created_by"], r.files["author"], strict=True):
+        if pd.isna(uid):
+            continue
+        entry = per.setdefault(int(uid), [None, 0])
+        if entry[0] is None and isinstance(author, str):
+            entry[0] = author
+        entry[1] += 1
+    ranked = sorted(sorted(per.items()), key=lambda e: (-e[1][1], e[1][0] is None, e[1][0] or ""))
+    for uid, (author, n) in ranked:
+        name = user_name(author, uid)
+        out.append(option(name, n if exact else None, lang, "uploader", user=uid))
     return out
 
 
