@@ -801,12 +801,20 @@ def goals(db: Db, period: Any) -> dict:
     g = g[g["valid_from"] <= now].sort_values(["valid_from", "goal_id"], ascending=False)
     g = g.drop_duplicates(["scope_kind", "scope_id", "measure", "cadence"])  # the latest of each
 
-    # Wins: moves into a won stage from a stage that is not won, of deals that are not deleted.
+    # Wins of deals that are not deleted: moves into a won stage from a stage that is not won,
+    # and creations in a won stage (the stage at creation: the first move's from, else current).
     live = _live_deals(db).set_index("deal_id")
     m = db["deal_moves"]
     into_won = _kind_of(db, m["to_pipeline_id"], m["to_stage_id"]) == "won"
     from_won = _kind_of(db, m["from_pipeline_id"], m["from_stage_id"]) == "won"
-    wins = m.loc[into_won & ~from_won & m["deal_id"].isin(live.index), ["deal_id", "at"]]
+    moved = m.loc[into_won & ~from_won & m["deal_id"].isin(live.index), ["deal_id", "at"]]
+    first = m.sort_values("at").drop_duplicates("deal_id").set_index("deal_id")
+    born = live.join(first[["from_pipeline_id", "from_stage_id"]], how="left")
+    p0 = born["from_pipeline_id"].fillna(born["pipeline_id"]).astype("int64")
+    s0 = born["from_stage_id"].fillna(born["stage_id"]).astype("int64")
+    made = born.loc[_kind_of(db, p0, s0) == "won", ["created_at"]]
+    made = made.reset_index().rename(columns={"created_at": "at"})
+    wins = pd.concat([moved, made], ignore_index=True)
     users = db["users"]
 
     out = {}

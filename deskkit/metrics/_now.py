@@ -10,9 +10,10 @@ import ibis
 import pandas as pd
 
 from deskkit.filters import Scope
-from deskkit.metrics._base import Context, label_ids, user_names
+from deskkit.metrics._base import Context, kept_or_inline, label_ids, user_names
 
 if TYPE_CHECKING:
+    import datetime as _dt
     from collections.abc import Iterable
 
     import ibis.expr.types as ir
@@ -76,6 +77,31 @@ def _state_now(ctx: Context, deals: ir.Table, stage_ids: Iterable[int]) -> ir.Ta
         created_at=j.created_at,
         updated_at=j.updated_at,
     )
+
+
+def created_in(ctx: Context, start: _dt.datetime, end: _dt.datetime) -> ir.Table:
+    """``deal_id, created_at, p, s``: the (pipeline, stage) each deal was created in, the
+    ``from`` of its first move, else its stage now. Kept once per store where the engine
+    keeps derived tables (it never changes); elsewhere only for the deals created in
+    [start, end) (callers filter ``created_at`` themselves)."""
+
+    def build(window: bool) -> ir.Table:
+        m, d = ctx.table("deal_moves"), ctx.table("deals")
+        if window:
+            d = d.filter(d.created_at >= start, d.created_at < end)
+            m = m.semi_join(d, "deal_id")
+        init = m.group_by("deal_id").aggregate(
+            p=m.from_pipeline_id.argmin(m.at), s=m.from_stage_id.argmin(m.at)
+        )
+        j = d.left_join(init, d.deal_id == init.deal_id)
+        return j.select(
+            deal_id=j.deal_id,
+            created_at=j.created_at,
+            p=j.p.coalesce(j.pipeline_id),
+            s=j.s.coalesce(j.stage_id),
+        )
+
+    return kept_or_inline(ctx, ("creation stages",), lambda: build(False), lambda: build(True))
 
 
 def _at_now(ctx: Context, deals: ir.Table, kinds: tuple[str, ...]) -> ir.Table:

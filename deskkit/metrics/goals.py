@@ -15,6 +15,7 @@ import pandas as pd
 
 from deskkit.filters import Period, Scope
 from deskkit.metrics._base import Context, count_if, label_ids, to_sql, user_names
+from deskkit.metrics._now import created_in
 
 if TYPE_CHECKING:
     import datetime as _dt
@@ -26,8 +27,9 @@ __all__ = ["DEFINITION", "Goals", "goals"]
 DEFINITION = (
     "Goals: every goal valid now (the latest one set, by valid-from, for each scope, measure and "
     "cadence). Achieved: the won budget or the number of won deals — deals moved into a won "
-    "stage from a stage that is not won — during the current cadence period (the month, quarter "
-    "or year containing now, in the account's time zone, up to now), among deals whose "
+    "stage from a stage that is not won, or created in a won stage — during the current cadence "
+    "period (the month, quarter or year containing now, in the account's time zone, up to now), "
+    "among deals whose "
     "responsible user is in the goal's scope (the whole account, one user, or one department). "
     "A deal counts once however often it was won; its budget is its current budget. Percent = "
     "achieved ÷ target. Previous: the same for the whole previous cadence period. A user scope "
@@ -94,7 +96,9 @@ def _shown(ctx: Context, goal: pd.Series) -> bool:
 
 
 def _won_entries(ctx: Context, start: _dt.datetime, end: _dt.datetime) -> ir.Table:
-    """Moves into a won stage from a stage that is not won, in [start, end)."""
+    """``(deal_id, at)`` for each time a deal was won in [start, end): a move into a won stage
+    from a stage that is not won, or its creation in a won stage (as pipeline flow and the
+    payment counters count it)."""
     m = ctx.table("deal_moves")
     won = ctx.store.stages.loc[ctx.store.stages["kind"] == "won"]
 
@@ -104,12 +108,15 @@ def _won_entries(ctx: Context, start: _dt.datetime, end: _dt.datetime) -> ir.Tab
             cond = cond | ((p == int(pid)) & s.isin([int(x) for x in sids]))
         return cond
 
-    return m.filter(
+    moved = m.filter(
         m.at >= start,
         m.at < end,
         is_won(m.to_pipeline_id, m.to_stage_id),
         ~is_won(m.from_pipeline_id, m.from_stage_id),
-    )
+    ).select("deal_id", "at")
+    made = created_in(ctx, start, end)
+    made = made.filter(made.created_at >= start, made.created_at < end, is_won(made.p, made.s))
+    return moved.union(made.select(deal_id=made.deal_id, at=made.created_at))
 
 
 def _viewer_deals(ctx: Context) -> ir.Table:

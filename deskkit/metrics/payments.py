@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Literal, get_args
 import ibis
 import pandas as pd
 
-from deskkit.metrics._base import Context, kept_or_inline, label_ids, to_sql
-from deskkit.metrics._now import _in_stages, _state_now
+from deskkit.metrics._base import Context, label_ids, to_sql
+from deskkit.metrics._now import _in_stages, _state_now, created_in
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -122,35 +122,10 @@ def _members(ctx: Context, sets: dict[str, tuple[Mode, tuple[Pair, ...]]]) -> ir
             ~_in_stages(m.from_pipeline_id, m.from_stage_id, pairs),
         )
         parts.append(entered.select(counter=counter, deal_id=entered.deal_id))
-        made = _created_in(ctx)
+        made = created_in(ctx, ctx.t0, ctx.t1)
         made = made.filter(ctx.during(made.created_at), _in_stages(made.p, made.s, pairs))
         parts.append(made.select(counter=counter, deal_id=made.deal_id))
     return ibis.union(*parts, distinct=True)
-
-
-def _created_in(ctx: Context) -> ir.Table:
-    """``deal_id, created_at, p, s``: the (pipeline, stage) each deal was created in, the
-    ``from`` of its first move, else its stage now. Kept once per store where the engine
-    keeps derived tables (it never changes); elsewhere only for the deals created during the
-    period."""
-
-    def build(during: bool) -> ir.Table:
-        m, d = ctx.table("deal_moves"), ctx.table("deals")
-        if during:
-            d = d.filter(ctx.during(d.created_at))
-            m = m.semi_join(d, "deal_id")
-        init = m.group_by("deal_id").aggregate(
-            p=m.from_pipeline_id.argmin(m.at), s=m.from_stage_id.argmin(m.at)
-        )
-        j = d.left_join(init, d.deal_id == init.deal_id)
-        return j.select(
-            deal_id=j.deal_id,
-            created_at=j.created_at,
-            p=j.p.coalesce(j.pipeline_id),
-            s=j.s.coalesce(j.stage_id),
-        )
-
-    return kept_or_inline(ctx, ("creation stages",), lambda: build(False), lambda: build(True))
 
 
 @dataclass(frozen=True)

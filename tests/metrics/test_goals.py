@@ -168,3 +168,47 @@ def test_demo_account(desk):
     assert account["achieved"] > 0 and account["previous"] > 0
     assert (r.goals["percent"] >= 0).all() and (r.goals["percent"] < 10).all()
     assert len(r.records(int(account["goal_id"]), limit=3)) == 3
+
+
+def test_a_deal_created_in_won_is_won_when_created():
+    """As in pipeline flow and the payment counters: creation in a won stage is a win."""
+    b = AccountBuilder()
+    b.add(
+        "goals",
+        goal_id=1,
+        name="Budget",
+        measure="won_budget",
+        scope_kind="all",
+        scope_id=None,
+        cadence="month",
+        target=100.0,
+        valid_from=ts("2026-01-01"),
+    )
+    b.add(
+        "goals",
+        goal_id=2,
+        name="Deals",
+        measure="won_count",
+        scope_kind="all",
+        scope_id=None,
+        cadence="month",
+        target=10.0,
+        valid_from=ts("2026-01-01"),
+    )
+    b.deal(21, "2026-04-05", 142, price=30)  # created won, still won
+    b.deal(22, "2026-04-06", 142, price=5, moves=[("2026-04-07", 12)])  # won, then reopened
+    b.deal(23, "2026-03-10", 142, price=7)  # created won in March: the previous month
+    won_again = [("2026-04-09", 12), ("2026-04-10", 142)]
+    b.deal(24, "2026-04-08", 142, price=11, moves=won_again)  # counted once
+    b.deal(25, "2026-04-02", 11, price=1000)  # open, never won
+    b.deal(26, "2026-04-03", 142, price=2000, deleted=True)
+    b.deal(27, "2026-04-15 12:00", 142, price=3000)  # created at now: after the window
+    b.deal(28, "2026-02-01", 142, price=400, moves=[("2026-04-04", 12), ("2026-04-05 06:00", 142)])
+    r = run(b.open())
+    budget, count = goal(r, 1), goal(r, 2)
+    # April: 21 (30), 22 (5), 24 (11) created won; 28 moved back into won (400).
+    assert (budget["achieved"], count["achieved"]) == (446.0, 4)
+    assert (budget["previous"], count["previous"]) == (7.0, 1)  # March: 23
+    rows = r.records(2)
+    assert rows["deal_id"].tolist() == [21, 28, 22, 24]  # by when each was first won
+    assert rows["won_at"].tolist()[0] == ts("2026-04-05")  # its creation
