@@ -1,6 +1,7 @@
-"""Deals as they were at ``ctx.now``: the state helpers the workload, forecast and payment
-widgets share. A deal's stage at now is the ``from`` of its first move at or after now, else its
-current stage (as in pipeline flow), so a store synced after "now" is seen as it was at now."""
+"""Deals as they were at ``ctx.now`` (and the stage each was created in): the state helpers
+the workload, forecast, payment and goal widgets share. A deal's stage at now is the ``from`` of
+its first move at or after now, else its current stage (as in pipeline flow), so a store synced
+after "now" is seen as it was at now."""
 
 from __future__ import annotations
 

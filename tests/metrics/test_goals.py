@@ -173,28 +173,12 @@ def test_demo_account(desk):
 def test_a_deal_created_in_won_is_won_when_created():
     """As in pipeline flow and the payment counters: creation in a won stage is a win."""
     b = AccountBuilder()
-    b.add(
-        "goals",
-        goal_id=1,
-        name="Budget",
-        measure="won_budget",
-        scope_kind="all",
-        scope_id=None,
-        cadence="month",
-        target=100.0,
-        valid_from=ts("2026-01-01"),
-    )
-    b.add(
-        "goals",
-        goal_id=2,
-        name="Deals",
-        measure="won_count",
-        scope_kind="all",
-        scope_id=None,
-        cadence="month",
-        target=10.0,
-        valid_from=ts("2026-01-01"),
-    )
+    for gid, name, measure, target in [
+        (1, "Budget", "won_budget", 100.0),
+        (2, "Deals", "won_count", 10.0),
+    ]:
+        row = dict(goal_id=gid, name=name, measure=measure, scope_kind="all", scope_id=None)
+        b.add("goals", **row, cadence="month", target=target, valid_from=ts("2026-01-01"))
     b.deal(21, "2026-04-05", 142, price=30)  # created won, still won
     b.deal(22, "2026-04-06", 142, price=5, moves=[("2026-04-07", 12)])  # won, then reopened
     b.deal(23, "2026-03-10", 142, price=7)  # created won in March: the previous month
