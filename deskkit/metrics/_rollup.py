@@ -44,6 +44,10 @@ class DayGrid:
         """Engine expression: the number of the day ``at`` falls in."""
         return ((at.epoch_seconds() - self.origin) // _DAY).cast("int64")
 
+    def numbered(self, day: int) -> ir.IntegerValue:
+        """Engine expression: ``day`` (a number), computed from the day's start."""
+        return self.day(ibis.literal(self.start(day)))
+
     def start(self, day: int) -> _dt.datetime:
         return _EPOCH + _dt.timedelta(seconds=self.origin + day * _DAY)
 
@@ -80,8 +84,14 @@ def from_days(
     first_current = math.ceil(((t0 - _EPOCH).total_seconds() - grid.origin) / _DAY)
     pieces = []
     if ranges:
-        d = days.filter(ibis.or_(*[(days.day >= lo) & (days.day < hi) for lo, hi in ranges]))
-        d = d.mutate(current=d.day >= first_current)
+        # Day numbers as the engine computes them from each day's start: timestamps, which
+        # the compiled-SQL cache substitutes on a period change, where integers would make
+        # every period's query new SQL to compile.
+        at = grid.numbered
+        d = days.filter(
+            ibis.or_(*[(days.day >= at(lo)) & (days.day < at(hi)) for lo, hi in ranges])
+        )
+        d = d.mutate(current=d.day >= at(first_current))
         pieces.append(d.select("current", *keys, "n"))
     if parts or not ranges:
         r = raw(parts or list(spans))

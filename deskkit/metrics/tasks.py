@@ -48,6 +48,8 @@ Which = Literal["occurrences", "now"]
 
 # A completed task without a completion time is taken as completed on time (long ago).
 _EPOCH = _dt.datetime(1970, 1, 1)
+#: The end of a stretch that has not ended (a plain range test then finds it).
+_NEVER = _dt.datetime(9999, 12, 31)
 
 _USER_COLUMNS = {
     "occurrences": "int64",
@@ -144,11 +146,21 @@ def _status(ctx: Context, tasks: ir.Table, changes: ir.Table) -> ir.Table:
 
 
 def _overdue(ctx: Context) -> ir.Table:
-    """Tasks overdue now: ``task_id, responsible_user_id, deadline_now``. They do not depend
-    on the period: where the store keeps derived tables, they are found once per scope, viewer
-    and "now", and a period change only counts them against its own dates."""
-    build = functools.partial(_overdue_now, ctx)
-    return kept_or_inline(ctx, ("overdue now", ctx.owners, ctx.now), build, build)
+    """Tasks overdue now: ``task_id, responsible_user_id, deadline_now``. Where the store keeps
+    derived tables, every stretch of time a task was overdue is found once (see
+    :func:`_spells`) and "now" picks the stretches it falls in: a period change, or the next
+    minute's "now", then only filters. Elsewhere the tasks open at now are examined."""
+    spells = ctx.store.derived(("overdue spells",), functools.partial(_spells, ctx))
+    if spells is None:
+        return _overdue_now(ctx)
+    now = ctx.now
+    s = spells.filter(
+        ctx.by_owner(spells.responsible_user_id),
+        spells.since <= now,
+        spells.deadline < now,
+        spells.until > now,
+    )
+    return s.select("task_id", "responsible_user_id", deadline_now=s.deadline)
 
 
 def _overdue_now(ctx: Context) -> ir.Table:
@@ -157,6 +169,47 @@ def _overdue_now(ctx: Context) -> ir.Table:
     s = _status(ctx, t, _changes(ctx, t))
     s = s.filter(s.overdue_now)
     return s.select("task_id", "responsible_user_id", "deadline_now")
+
+
+def _spells(ctx: Context) -> ir.Table:
+    """Every stretch of time in which a task not on a deleted deal (any owner) was overdue,
+    whatever "now": ``task_id, responsible_user_id, deadline`` (the deadline in force),
+    ``since`` (from: the task's creation or the change that set the deadline, included) and
+    ``until`` (to: the deadline's replacement or the task's completion, excluded; far in the
+    future while neither happened). The task is overdue at t in it when ``since <= t``,
+    ``deadline < t`` and ``t < until``: the rules of :func:`_status`, one stretch per deadline
+    the task had. In order of ``until``, so a recent "now" reads only the last blocks."""
+    tasks = _candidates(ctx, ctx.table("tasks"), "spell_tasks")
+    c = _changes(ctx, tasks)
+    h = _histories(tasks, c)
+    # The original deadline, in force until the first change; then each change's.
+    first = h.select(
+        "task_id",
+        "responsible_user_id",
+        "done_at",
+        deadline=h.first_deadline,
+        since=h.created_at,
+        ends=h.first_changed_at,
+    )
+    j = c.join(tasks, c.task_id == tasks.task_id)
+    later = j.select(
+        task_id=j.task_id,
+        responsible_user_id=j.responsible_user_id,
+        done_at=j.done_at,
+        deadline=j.new_deadline,
+        since=ibis.greatest(j.at, j.created_at),
+        ends=j.replaced_at,
+    )
+    u = ibis.union(first, later)
+    # The earlier of the replacement and the completion (a null is "never").
+    until = ibis.cases(
+        (u.ends.isnull(), u.done_at),
+        (u.done_at.isnull() | (u.ends < u.done_at), u.ends),
+        else_=u.done_at,
+    ).coalesce(ibis.literal(_NEVER))
+    u = u.select("task_id", "responsible_user_id", "deadline", "since", until=until)
+    # Only stretches in which the task was overdue at some moment.
+    return u.filter(u.until > u.since, u.until > u.deadline).order_by("until")
 
 
 def _missed(ctx: Context, detail: bool = False) -> ir.Table:
