@@ -143,10 +143,14 @@ class Desktop:
     ) -> None:
         import altair as alt
 
-        from deskkit.charts import THEME
+        from deskkit.charts import DATA_TRANSFORMER, THEME
 
         # The dashboard, not each chart builder, decides the look (style.md §5).
         alt.theme.enable(THEME)
+        # The same values as Altair's default writes, faster; a user's own choice is kept.
+        transformers = alt.data_transformers
+        if transformers.active == "default" and not transformers.options:
+            transformers.enable(DATA_TRANSFORMER)
         self.desk = desk
         store = desk.store
         # Warm the small cached tables here: worker threads must not race to fill them.

@@ -83,6 +83,23 @@ def test_every_default_card_is_filled(app):
         assert 'data-k="drawn"' in card.widget.head, card_id
 
 
+def test_the_desktop_writes_chart_data_with_its_transformer_unless_the_user_chose(desk, layouts):
+    import altair as alt
+
+    from deskkit.charts import DATA_TRANSFORMER
+
+    before = alt.data_transformers.active
+    try:
+        alt.data_transformers.enable("default")
+        Desktop(desk, layouts=layouts, cards=[], compute=False)
+        assert alt.data_transformers.active == DATA_TRANSFORMER
+        alt.data_transformers.enable("json")  # a user's own choice stays
+        Desktop(desk, layouts=layouts, cards=[], compute=False)
+        assert alt.data_transformers.active == "json"
+    finally:
+        alt.data_transformers.enable(before)
+
+
 def test_filters_change_every_card(app, desk):
     app.filters.controls["period"].value = "year"
     assert_flow(app, desk.pipeline_flow("year"))
