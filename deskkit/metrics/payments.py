@@ -103,12 +103,17 @@ def default_counters(stages: pd.DataFrame) -> tuple[PaymentCounter, ...]:
     return (*out, PaymentCounter("Paid", paid, "entered", include_won=True))
 
 
-def _members(ctx: Context, sets: dict[str, tuple[Mode, tuple[Pair, ...]]]) -> ir.Table:
-    """(counter, deal_id): the deals each counter (by its index) counts, once each. Deleted or
-    out-of-scope deals are still listed: joining the visible deals drops them."""
+def _members(
+    ctx: Context, sets: dict[str, tuple[Mode, tuple[Pair, ...]]], only: Mode | None = None
+) -> ir.Table:
+    """(counter, deal_id): the deals each counter (by its index; ``only`` those of that mode)
+    counts, once each. Deleted or out-of-scope deals are still listed: joining the visible
+    deals drops them."""
     m = ctx.table("deal_moves")
     parts = []
     for i, (mode, pairs) in enumerate(sets.values()):
+        if only is not None and mode != only:
+            continue
         counter = ibis.literal(i, "int64")
         if mode == "now":
             d = _state_now(ctx, ctx.table("deals"), {s for _, s in pairs})
@@ -167,26 +172,65 @@ class PaymentCounters:
         return label_ids(self._ctx.store, frame.to_pandas())
 
 
-def _query(ctx: Context, sets: dict[str, tuple[Mode, tuple[Pair, ...]]]) -> ir.Table:
-    """``counter, deals, budget`` per counter with any deal (a counter without is absent)."""
-    members = _members(ctx, sets)
+def _query(
+    ctx: Context, sets: dict[str, tuple[Mode, tuple[Pair, ...]]], only: Mode | None = None
+) -> ir.Table:
+    """``counter, deals, budget`` per counter (``only`` those of that mode) with any deal (a
+    counter without is absent)."""
+    members = _members(ctx, sets, only)
     j = members.join(ctx.deals().select("deal_id", "price"), "deal_id")
     return j.group_by("counter").aggregate(deals=j.count(), budget=j.price.fill_null(0).sum())
+
+
+def _counted(ctx: Context, sets: dict[str, tuple[Mode, tuple[Pair, ...]]]) -> pd.DataFrame:
+    """``deals, budget`` by counter index. The "now" counters do not depend on the period:
+    they are counted once per "now", scope and viewer (a period change only counts the
+    others)."""
+    modes = {mode for mode, _ in sets.values()}
+    parts = []
+    if "now" in modes:
+        key = ("payment counters now", ctx.now, ctx.owners, tuple(sets.items()))
+        parts.append(ctx.store.memo(key, lambda: _query(ctx, sets, "now").to_pandas()))
+    if "entered" in modes:
+        parts.append(_query(ctx, sets, "entered").to_pandas())
+    if not parts:
+        return pd.DataFrame()
+    return (
+        pd.concat(parts).set_index("counter") if len(parts) > 1 else parts[0].set_index("counter")
+    )
+
+
+def _labels(ctx: Context) -> tuple[pd.Series, pd.Series]:
+    """Pipeline names by id and stage names by (pipeline, stage), made once per store."""
+    st = ctx.store
+    return st.memo(
+        ("payment labels",),
+        lambda: (
+            st.pipelines.set_index("pipeline_id")["name"],
+            st.stages.set_index(["pipeline_id", "stage_id"])["name"],
+        ),
+    )
 
 
 def payment_counters(
     ctx: Context, counters: Sequence[PaymentCounter] | None = None
 ) -> PaymentCounters:
     """Count deals and budget per payment counter; see :data:`DEFINITION`."""
-    stages = ctx.store.stages
-    config = tuple(counters) if counters is not None else default_counters(stages)
+    store = ctx.store
+    stages = store.stages
+    if counters is None:  # the account's stages decide them: once per store
+        config = store.memo(("default payment counters",), lambda: default_counters(stages))
+    else:
+        config = tuple(counters)
     names = [c.name for c in config]
     if len(set(names)) != len(names):
         raise ValueError(f"counter names must be unique: {names}")
-    sets = {c.name: (c.mode, c.pairs(stages)) for c in config}
-    got = _query(ctx, sets).to_pandas().set_index("counter") if sets else pd.DataFrame()
-    pipes = ctx.store.pipelines.set_index("pipeline_id")["name"]
-    labels = stages.set_index(["pipeline_id", "stage_id"])["name"]
+    sets = store.memo(
+        ("payment counter stages", config),
+        lambda: {c.name: (c.mode, c.pairs(stages)) for c in config},
+    )
+    got = _counted(ctx, sets)
+    pipes, labels = _labels(ctx)
     rows = []
     for i, c in enumerate(config):
         pairs = sets[c.name][1]
