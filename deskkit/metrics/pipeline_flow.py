@@ -8,6 +8,7 @@ n+1; unsorted is 0, lost -1 and any stage of another pipeline -2 (off the line).
 from __future__ import annotations
 
 import datetime as _dt
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -58,7 +59,12 @@ class PipelineLine:
 
     @classmethod
     def of(cls, store: Store, pipeline: int | str | None) -> PipelineLine:
-        """Resolve a pipeline by id or name (default: the main one) from the store."""
+        """Resolve a pipeline by id or name (default: the main one) from the store (once per
+        store and ``pipeline``)."""
+        return store.memo(("pipeline line", pipeline), lambda: cls._resolve(store, pipeline))
+
+    @classmethod
+    def _resolve(cls, store: Store, pipeline: int | str | None) -> PipelineLine:
         pipes = store.pipelines
         if pipes.empty:
             raise ValueError(f"{store.source} has no pipelines")
@@ -424,15 +430,28 @@ def pipeline_flow(
     occ = q["deals"].to_pandas()
     mv = q["moves"].to_pandas()
 
-    # Deals per start position (existing / created during the period) and per end position.
-    created = occ["created_in"].astype(bool)
-    start = occ.loc[~created].groupby("pos0")["deals"].sum()
-    made = occ.loc[created].groupby("pos0")["deals"].sum()
-    end = occ.groupby("pos1")[["deals", "budget"]].sum()
-    sets = _sets(occ, line)
+    # Deals per start position (existing / created during the period) and per end position,
+    # and the new / won / lost totals. The cross-tab has a few dozen rows: summed in plain
+    # Python (a dozen pandas calls on it were most of this widget's Python time).
+    start: dict[int, int] = {}
+    made: dict[int, int] = {}
+    end: dict[int, list[Any]] = {}
+    sums: dict[str, list[Any]] = {label: [0, []] for label in ("new", "won", "lost")}
+    for row in occ.to_dict("records"):
+        pos0, pos1, count, budget = row["pos0"], row["pos1"], row["deals"], row["budget"]
+        into = made if row["created_in"] else start
+        into[pos0] = into.get(pos0, 0) + count
+        at_end = end.setdefault(pos1, [0, []])
+        at_end[0] += count
+        at_end[1].append(budget)
+        for label, hit in _sets(row, line).items():
+            if hit:
+                sums[label][0] += count
+                sums[label][1].append(budget)
 
     def total(label: str, col: str) -> float:
-        return float(occ.loc[sets[label], col].sum())
+        count, budgets = sums[label]
+        return float(count) if col == "deals" else math.fsum(budgets)
 
     # Moves per boundary (forward / backward, index k = boundary k|k+1), entries and losses
     # per stage, from the (from, to) cross-tab.
@@ -455,8 +474,8 @@ def pipeline_flow(
             {
                 "stage_id": sid,
                 "stage": name,
-                "deals": end["deals"].get(k, 0),
-                "budget": end["budget"].get(k, 0.0),
+                "deals": end.get(k, [0])[0],
+                "budget": math.fsum(end[k][1]) if k in end else 0.0,
                 "net_in": fwd[k - 1] - back[k - 1] if k > 1 else 0,
                 "lost": lost[k],
                 "conversion": fwd[k] / base if base else float("nan"),
