@@ -163,6 +163,28 @@ def test_state_is_what_was_known_at_now(store):
     assert r.occurrences == 7
 
 
+def test_overdue_at_any_moment_comes_from_one_kept_table(store):
+    """Walking "now" through March: the tasks overdue at each moment, on both paths. The store
+    keeps every stretch a task was overdue once, not a table per moment."""
+    kept = "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'deskkit_kept'"
+    expected = {
+        (3, 10, 12): [1, 2, 4, 7, 16],  # 10 was moved exactly at its deadline: in time
+        (3, 11, 6): [1, 2, 7],  # 4 and 16 moved away at 00:00
+        (3, 11, 18): [1, 2, 7, 16],  # 16 moved back to Mar 10 at 12:00
+        (3, 26, 0): [1, 5, 7, 12, 15],  # 15 moved back to Mar 22 on Mar 25
+    }
+    tables = None
+    for (month, day, hour), ids in expected.items():
+        now = dt.datetime(2026, month, day, hour, tzinfo=dt.UTC)
+        ctx = ctx_of(store, now=now)
+        for r in kept_and_inline(store, lambda ctx=ctx: overdue_tasks(ctx)):
+            assert sorted(r.records("now")["task_id"]) == ids, now
+            assert r.overdue_now == len(ids)
+        count = store.backend.con.execute(kept).fetchone()[0]
+        assert tables in (None, count)  # no new kept table for a new moment
+        tables = count
+
+
 def test_a_deadline_set_again_counts_from_when_it_was_first_missed(store):
     # Task 16 missed Mar 10, was moved away on Mar 11 and back to Mar 10 at 12:00: looking at
     # 06:00, that deadline is already missed (known since the task was made), not only from
