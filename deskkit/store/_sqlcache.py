@@ -1,9 +1,11 @@
 """Reuse compiled SQL across filter changes.
 
 Compiling an Ibis expression to SQL costs 10–60 ms of Python (holding the GIL) per metric query,
-and a period change recompiles every query with nothing changed but its timestamps. The cache
-keys an expression by its *shape*: the expression with each timestamp or date literal replaced by
-a sentinel and each table by an unbound table of the same name and schema. The shape's SQL is
+and a period change recompiles every query with nothing changed but its timestamps (a scope
+change, nothing but its list of users). The cache keys an expression by its *shape*: the
+expression with each timestamp or date literal replaced by a sentinel, each ``isin`` list of
+integers by a one-element list of a sentinel, and each table by an unbound table of the same
+name and schema. The shape's SQL is
 compiled once; later queries of that shape get it with the sentinels' SQL replaced by their own
 literals' SQL. A shape is templated the second time it is seen (a one-off query pays nothing
 but the lookup), and then only if the substituted SQL is identical to a normal compile, so the
@@ -19,11 +21,14 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+import ibis.expr.datatypes as dt
 import ibis.expr.operations as ops
 
 __all__ = ["CompileCache"]
 
 _SENTINEL_YEAR = 1111
+#: Integer sentinels count down from here (no user, stage or deal has such an id).
+_SENTINEL_INT = -7_111_111_100
 #: Compiled shapes kept (a desktop uses about 40; custom widgets and drill-downs add more).
 _MAX_SHAPES = 512
 #: Interned shape nodes kept (a desktop's shapes share most of theirs: a few thousand).
@@ -31,9 +36,13 @@ _MAX_INTERNED = 200_000
 _UNSEEN, _ONCE = object(), object()
 
 
-def _sentinel(i: int, dtype: Any) -> Any:
+def _sentinel(i: int, op: ops.Node) -> ops.Literal:
+    """The sentinel literal of parameter ``i`` (a temporal literal or an integer list)."""
+    if isinstance(op, ops.InValues):
+        return ops.Literal(_SENTINEL_INT - i, dt.int64)
     base = _dt.datetime(_SENTINEL_YEAR, 1, 1) + _dt.timedelta(minutes=i + 1)
-    return base.date() + _dt.timedelta(days=i) if dtype.is_date() else base
+    value = base.date() + _dt.timedelta(days=i) if op.dtype.is_date() else base
+    return ops.Literal(value, op.dtype)
 
 
 class CompileCache:
@@ -82,6 +91,12 @@ class CompileCache:
 
         return cached
 
+    def _param_sql(self, compile: Callable[..., str], op: ops.Node) -> str:
+        """The SQL that stands for parameter ``op``: a literal's, or an integer list's items."""
+        if isinstance(op, ops.InValues):
+            return ", ".join(self._literal_sql(compile, o) for o in op.options)
+        return self._literal_sql(compile, op)
+
     def _literal_sql(self, compile: Callable[..., str], op: ops.Literal) -> str:
         key = (op.value, op.dtype)
         sql = self._literals.get(key)
@@ -99,7 +114,8 @@ class CompileCache:
         Ibis node: reconstructing the graph cost more than the rest of a hit. Each node is
         interned as (type, its arguments with child nodes as their numbers), so equal shapes
         get equal numbers and no key is ever hashed deeper than one node. Fills ``literals``
-        with the temporal literals, numbered in the order met. Call with the lock held."""
+        with the parameters (temporal literals and integer ``isin`` lists), numbered in the
+        order met. Call with the lock held."""
         interned = self._interned
         memo: dict[ops.Node, int] = {}
         refs: dict[Any, int] = {}
@@ -119,6 +135,8 @@ class CompileCache:
         def node_key(node: ops.Node) -> int:
             if isinstance(node, ops.Literal) and _temporal(node):
                 key: tuple = ("literal", literals.setdefault(node, len(literals)), node.dtype)
+            elif _int_list(node):
+                key = ("in list", of(node.value), literals.setdefault(node, len(literals)))
             elif isinstance(node, ops.DatabaseTable):
                 key = ("table", node.name, node.namespace, node.schema)
             else:
@@ -143,7 +161,7 @@ class CompileCache:
 
     def _get(self, compile: Callable[..., str], expr: Any, limit: Any) -> str:
         op = expr.op()
-        literals: dict[ops.Literal, int] = {}
+        literals: dict[ops.Node, int] = {}
         with self._lock:
             if len(self._shapes) >= _MAX_SHAPES or len(self._interned) >= _MAX_INTERNED:
                 self._shapes.clear()
@@ -160,17 +178,15 @@ class CompileCache:
         if isinstance(entry, tuple):
             self.hits += 1
             template, sentinels = entry
-            real = [self._literal_sql(compile, lit) for lit in literals]
+            real = [self._param_sql(compile, lit) for lit in literals]
             return _substitute(template, sentinels, real)
         self.misses += 1
         actual = compile(expr, limit=limit)
         if entry is _ONCE or self.eager:  # the second sighting (or the first, if eager)
-            sentinels_of = {
-                lit: ops.Literal(_sentinel(i, lit.dtype), lit.dtype) for lit, i in literals.items()
-            }
+            sentinels_of = {lit: _sentinel(i, lit) for lit, i in literals.items()}
             template = compile(_shape(op, sentinels_of).to_expr(), limit=limit)
             sentinels = tuple(self._literal_sql(compile, s) for s in sentinels_of.values())
-            real = [self._literal_sql(compile, lit) for lit in literals]
+            real = [self._param_sql(compile, lit) for lit in literals]
             ok = all(s in template for s in sentinels) and (
                 _substitute(template, sentinels, real) == actual
             )
@@ -183,14 +199,30 @@ def _temporal(lit: ops.Literal) -> bool:
     return (lit.dtype.is_timestamp() or lit.dtype.is_date()) and lit.value is not None
 
 
-def _shape(op: ops.Node, sentinels_of: dict[ops.Literal, ops.Literal]) -> ops.Node:
-    """``op`` with its temporal literals replaced by sentinels, its tables by unbound tables
-    and its join references renumbered from 0 (Ibis numbers them from a global counter, so
-    two builds of one query would otherwise never have the same shape)."""
+def _int_list(node: ops.Node) -> bool:
+    """``x IN (1, 2, 3)`` with integer literals only (a scope's users, a set of stages)."""
+    return (
+        isinstance(node, ops.InValues)
+        and len(node.options) > 0
+        and all(
+            isinstance(o, ops.Literal) and o.dtype.is_integer() and o.value is not None
+            for o in node.options
+        )
+    )
+
+
+def _shape(op: ops.Node, sentinels_of: dict[ops.Node, ops.Literal]) -> ops.Node:
+    """``op`` with its parameters replaced by sentinels (an integer list by a list of one),
+    its tables by unbound tables and its join references renumbered from 0 (Ibis numbers
+    them from a global counter, so two builds of one query would otherwise never have the
+    same shape)."""
     refs = sorted({r.identifier for r in op.find((ops.JoinReference, ops.SelfReference))})
     renumber = {ident: i for i, ident in enumerate(refs)}
 
     def fn(node: ops.Node, kwargs: dict[str, Any] | None) -> ops.Node:
+        if isinstance(node, ops.InValues) and node in sentinels_of:
+            value = kwargs["value"] if kwargs is not None else node.value
+            return ops.InValues(value, (sentinels_of[node],))
         if node in sentinels_of:
             return sentinels_of[node]
         if isinstance(node, ops.DatabaseTable):

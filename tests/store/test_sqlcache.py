@@ -50,16 +50,46 @@ def _periods(draw_days: int, length: int) -> tuple[dt.date, dt.date]:
 @given(
     starts=st.lists(st.integers(0, 320), min_size=3, max_size=3),
     length=st.integers(0, 40),
+    scopes=st.lists(st.sampled_from(["everyone", "user", "department"]), min_size=3, max_size=3),
+    pick=st.integers(0, 50),
 )
-def test_cached_sql_equals_a_fresh_compile_for_every_widget(checked, starts, length):
+def test_cached_sql_equals_a_fresh_compile_for_every_widget(checked, starts, length, scopes, pick):
     desk, compiled = checked
     cache = desk.store.compile_cache
-    for start in starts:  # three periods: the third meets templated shapes
-        f = widgets.Filters(period=_periods(start, length))
+    users = sorted(desk.users()["user_id"])
+    groups = sorted(desk.departments()["group_id"])
+    # Three periods, each for everyone, a user or a department (whose lists of users differ
+    # in length): the later ones meet templated shapes.
+    for i, (start, scope) in enumerate(zip(starts, scopes, strict=True)):
+        who = {
+            "everyone": {},
+            "user": {"user": int(users[(pick + i) % len(users)])},
+            "department": {"department": int(groups[(pick + i) % len(groups)])},
+        }[scope]
+        f = widgets.Filters(period=_periods(start, length), **who)
         for w in WIDGETS:
             w.compute(desk, f)
     assert compiled
     assert cache.hits > 0
+
+
+def test_a_scope_change_reuses_every_shape(test_store):
+    """Another user's or department's list of users is a parameter of the same shape."""
+    desk = deskkit.open(test_store.path, now=test_store.now)
+    cache = desk.store.compile_cache
+    cache.eager = True
+    users = sorted(desk.users()["user_id"])
+    groups = sorted(desk.departments()["group_id"])
+    assert len(groups) >= 2
+    for who in ({"user": int(users[0])}, {"department": int(groups[0])}):
+        for w in WIDGETS:
+            w.compute(desk, widgets.Filters(period="month", **who))
+    misses = cache.misses
+    for who in ({"user": int(users[1])}, {"department": int(groups[1])}):
+        for w in WIDGETS:
+            if w.id != "goals":  # which goals show depends on the scope: its query differs
+                w.compute(desk, widgets.Filters(period="month", **who))
+    assert cache.misses == misses, "a scope change compiled a query again"
 
 
 def test_a_period_change_reuses_every_shape(test_store):
