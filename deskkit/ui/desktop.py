@@ -172,6 +172,9 @@ class Desktop:
         self._generation: dict[str, int] = {}
         self._pending: dict[str, threading.Event] = {}
         self._now = pinned(desk)
+        self._started = False  # a preheated page's request arrived (start())
+        #: Done once the preheated kernel's warm-up of a department view is (see _warm).
+        self._scope_warmed: Future[None] | None = None
 
         self.filters = FilterBar(desk, state, self.lang)
         self.filters.observe(self._on_filters)
@@ -347,16 +350,32 @@ class Desktop:
         are filled from the runner's cache at once; otherwise the engine, the compiled SQL
         and the chart modules are warm."""
         filters = _filters(self.state)
+        futures = []
         for card_id in self.order:
             spec = self.cards[card_id].spec
             future = self.runner.submit(spec, self._now, filters)
             if spec.chart is not None:  # the chart spec too, so that start() only sends it
                 future.add_done_callback(lambda f, spec=spec: self._prepare_chart(spec, f))
+            futures.append(future)
         prev = replace(filters, period=self._now.period(self.state.period).previous())
         for card_id in self.order:
             spec = self.cards[card_id].spec
             if self.cards[card_id].model.compare_previous and spec.follows_period:
-                self.runner.submit(spec, self._now, prev)
+                futures.append(self.runner.submit(spec, self._now, prev))
+        # Then the same view for one department, unless a visitor came meanwhile: the queries
+        # it compiles serve every department and user (their users are a parameter of the
+        # compiled SQL), so a visitor's first change of scope does not compile some 20 queries.
+        groups = self.desk.departments()
+        if len(groups):
+            scoped = replace(filters, department=int(groups["group_id"].iloc[0]))
+            now = self._now
+
+            def ask(spec: registry.Widget) -> Future[Any] | None:
+                return None if self._started else self.runner.submit(spec, now, scoped)
+
+            gate = when_all(futures)
+            specs = [self.cards[card_id].spec for card_id in self.order]
+            self._scope_warmed = when_all([after(gate, lambda s=s: ask(s)) for s in specs])
 
     def _subtitles(self) -> None:
         """Each card says what its numbers cover: the period (or "now") and whose."""
@@ -779,6 +798,7 @@ class Desktop:
 
     def start(self, environ: Mapping[str, str] | None = None) -> w.Widget:
         """Apply the page request's query (Voilà's ``QUERY_STRING``) and return the widget."""
+        self._started = True
         env = os.environ if environ is None else environ
         register_custom(self.desk, self.user)  # widgets saved since the kernel was preheated
         # Cards of custom widgets re-registered meanwhile (maybe redefined) are made anew.

@@ -8,6 +8,7 @@ import html
 import re
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -401,15 +402,26 @@ def test_a_preheated_desktop_computes_the_default_view_before_the_request(desk, 
     try:
         app = Desktop(desk, layouts=layouts, chart_mode="svg", runner=runner, compute=False)
         assert all(card.result is None for card in app.cards.values())
+        app._scope_warmed.result(timeout=120)  # then a department's view
         warmed = dict(runner._cache)
-        assert len(warmed) >= len(app.order)
+        assert len(warmed) >= 2 * len(app.order)
         for future in warmed.values():
             future.result(timeout=120)
         app.start(environ={})
         assert dict(runner._cache) == warmed  # every card's result came from the warm-up
         for card_id, card in app.cards.items():  # and was drawn at once, from the cache
             assert card.result is not None and not card.busy, card_id
-        assert desk.store.compile_cache.eager
+        cache = desk.store.compile_cache
+        assert cache.eager
+        # Another department (or a user) reuses the department's compiled queries.
+        groups = sorted(desk.departments()["group_id"])
+        misses = cache.misses
+        app.filters.set_state(replace(app.state, department=int(groups[-1])))
+        app.refresh()
+        app.wait()
+        assert all(card.error is None for card in app.cards.values())
+        # Two queries are chosen by the data: which goals show, how far back the feed reads.
+        assert cache.misses - misses <= 2
     finally:
         runner.close()
 
