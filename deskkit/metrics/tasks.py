@@ -108,6 +108,21 @@ def _changes(ctx: Context, tasks: ir.Table) -> ir.Table:
     return c.mutate(replaced_at=c.at.lead().over(w))
 
 
+def _set_by_changes(changes: ir.Table, tasks: ir.Table) -> ir.Table:
+    """Each deadline a change of ``changes`` (from :func:`_changes`) set, with its task's
+    columns from ``tasks``: ``task_id, responsible_user_id, done_at, deadline``, ``set_at``
+    (when it became known: the change, or the task's creation if later) and ``replaced_at``."""
+    j = changes.join(tasks, changes.task_id == tasks.task_id)
+    return j.select(
+        task_id=j.task_id,
+        responsible_user_id=j.responsible_user_id,
+        done_at=j.done_at,
+        deadline=j.new_deadline,
+        set_at=ibis.greatest(j.at, j.created_at),
+        replaced_at=j.replaced_at,
+    )
+
+
 def _histories(tasks: ir.Table, changes: ir.Table, **more: ir.Scalar) -> ir.Table:
     """``tasks`` with their deadline history summed up from their ``changes`` (from
     :func:`_changes`): the original deadline ``first_deadline``, in force until
@@ -191,15 +206,7 @@ def _spells(ctx: Context) -> ir.Table:
         since=h.created_at,
         ends=h.first_changed_at,
     )
-    j = c.join(tasks, c.task_id == tasks.task_id)
-    later = j.select(
-        task_id=j.task_id,
-        responsible_user_id=j.responsible_user_id,
-        done_at=j.done_at,
-        deadline=j.new_deadline,
-        since=ibis.greatest(j.at, j.created_at),
-        ends=j.replaced_at,
-    )
+    later = _set_by_changes(c, tasks).rename(since="set_at", ends="replaced_at")
     u = ibis.union(first, later)
     # The earlier of the replacement and the completion (a null is "never").
     until = ibis.cases(
@@ -290,15 +297,13 @@ def _missed_by(ctx: Context, *, every: bool) -> ir.Table:
         missed_deadline=first,
         known_at=j.created_at,
     )
-    c = c.filter(c.replaced_at.isnull() | (c.replaced_at > c.new_deadline))
-    later = c.join(j, c.task_id == j.task_id)
-    later = later.filter(later.done_at.isnull() | (later.done_at > later.new_deadline))
+    later = _set_by_changes(c, j)
+    later = later.filter(
+        later.replaced_at.isnull() | (later.replaced_at > later.deadline),
+        later.done_at.isnull() | (later.done_at > later.deadline),
+    )
     later = later.select(
-        task_id=later.task_id,
-        responsible_user_id=later.responsible_user_id,
-        done_at=later.done_at,
-        missed_deadline=later.new_deadline,
-        known_at=ibis.greatest(later.at, later.created_at),
+        "task_id", "responsible_user_id", "done_at", missed_deadline="deadline", known_at="set_at"
     )
     rows = ibis.union(original, later)
     if not every:
