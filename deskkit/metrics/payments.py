@@ -193,11 +193,7 @@ def _counted(ctx: Context, sets: dict[str, tuple[Mode, tuple[Pair, ...]]]) -> pd
         parts.append(ctx.store.memo(key, lambda: _query(ctx, sets, "now").to_pandas()))
     if "entered" in modes:
         parts.append(_query(ctx, sets, "entered").to_pandas())
-    if not parts:
-        return pd.DataFrame()
-    return (
-        pd.concat(parts).set_index("counter") if len(parts) > 1 else parts[0].set_index("counter")
-    )
+    return pd.concat(parts).set_index("counter") if parts else pd.DataFrame()
 
 
 def _labels(ctx: Context) -> tuple[pd.Series, pd.Series]:
