@@ -194,6 +194,14 @@ def saved(desk: Desk, *, user: int | None = None) -> list[CustomWidget]:
     return out
 
 
+def owner(desk: Desk, widget_id: str) -> int | None:
+    """The user who saved ``widget_id`` (None: shared with everyone); KeyError if not saved."""
+    data = _read(folder(desk) / f"{widget_id}.json")
+    if data is None:
+        raise KeyError(f"no saved custom widget {widget_id!r}")
+    return data.get("owner")
+
+
 def delete(desk: Desk, widget_id: str, *, user: int | None = None) -> None:
     """Remove a saved definition owned by ``user`` (None: a shared one) and unregister it."""
     path = folder(desk) / f"{widget_id}.json"

@@ -185,6 +185,7 @@ class Desktop:
         self.cards: dict[str, Card] = {}
         self._from_layout = cards is None
         self._builder: Any = None  # the custom-widget builder, made when first opened
+        self._deleting: str | None = None  # the card whose delete button asks "Delete?"
         register_custom(desk, self.user)  # before the layout is read: it may name them
         self.order: list[str] = list(cards) if cards is not None else self.layouts.load(self.user)
         self.grid = w.Box(layout=w.Layout(display="grid")).add_class("dk-grid")
@@ -611,13 +612,20 @@ class Desktop:
 
     def _show_tools(self) -> None:
         lang = self.lang
+        self._deleting = None
         for card_id, card in self.cards.items():
-            tools = []
-            for key, glyph, action in (
+            actions = [
                 ("move_up", "↑", lambda _, c=card_id: self.move_card(c, -1)),
                 ("move_down", "↓", lambda _, c=card_id: self.move_card(c, +1)),
                 ("remove", "✕", lambda _, c=card_id: self.remove_card(c)),
-            ):
+            ]
+            if self._may_change(card_id):  # a saved custom widget of this viewer's own
+                actions += [
+                    ("edit_widget", "✎", lambda _, c=card_id: self.edit_custom(c)),
+                    ("delete_widget", "🗑", lambda _, c=card_id: self._ask_delete(c)),
+                ]
+            tools = []
+            for key, glyph, action in actions:
                 b = w.Button(
                     description=glyph, tooltip=i18n.t(key, lang), layout=w.Layout(width="32px")
                 )
@@ -625,6 +633,56 @@ class Desktop:
                 b.on_click(action)
                 tools.append(b)
             card.set_tools(tools)
+
+    def _may_change(self, card_id: str) -> bool:
+        """Whether ``card_id`` is a saved custom widget this viewer saved (a shared one, on a
+        desktop without a viewer): the one the builder would save it as again."""
+        from deskkit import custom
+
+        if self.cards[card_id].spec.family != custom.FAMILY:
+            return False
+        try:
+            return custom.owner(self.desk, card_id) == self.user
+        except KeyError:  # registered by hand in this kernel, not saved
+            return False
+
+    def edit_custom(self, card_id: str) -> Any:
+        """Open the builder on the saved definition of custom widget ``card_id``; saving it
+        redraws the card. Returns the builder."""
+        from deskkit import custom
+
+        if not self._may_change(card_id):
+            raise PermissionError(f"{card_id!r} is not a custom widget this viewer saved")
+        (definition,) = [d for d in custom.saved(self.desk, user=self.user) if d.id == card_id]
+        builder = self.open_builder()
+        builder.set_definition(definition)
+        return builder
+
+    def _ask_delete(self, card_id: str) -> None:
+        """The delete button asks once ("Delete?") before deleting."""
+        if self._deleting == card_id:
+            self.delete_custom(card_id)
+            return
+        self._show_tools()  # any other card's question is withdrawn
+        self._deleting = card_id
+        card = self.cards[card_id]
+        button = next(b for b in card.tools if "dk-delete-widget" in b._dom_classes)
+        button.description = i18n.t("confirm_delete", self.lang)
+        button.layout.width = "auto"
+        card.set_tools(card.tools)
+
+    def delete_custom(self, card_id: str) -> None:
+        """Delete the saved custom widget ``card_id`` (this viewer's own) and its card."""
+        from deskkit import custom
+
+        if not self._may_change(card_id):
+            raise PermissionError(f"{card_id!r} is not a custom widget this viewer saved")
+        custom.delete(self.desk, card_id, user=self.user)  # and unregistered
+        _FROM_SAVED.discard(card_id)
+        self._deleting = None
+        if self._builder is not None and self._builder.widget_id.value == card_id:
+            self.close_builder()
+        self._set_cards([c for c in self.order if c != card_id])
 
     def _refresh_add_options(self) -> None:
         if not hasattr(self, "_add_pick"):

@@ -112,6 +112,9 @@ LABELS: dict[str, dict[str, str]] = {
     "remove": {"en": "Remove", "ru": "Удалить"},
     "move_up": {"en": "Move up", "ru": "Переместить выше"},
     "move_down": {"en": "Move down", "ru": "Переместить ниже"},
+    "edit_widget": {"en": "Edit this widget", "ru": "Изменить виджет"},
+    "delete_widget": {"en": "Delete this widget", "ru": "Удалить виджет"},
+    "confirm_delete": {"en": "Delete?", "ru": "Удалить?"},
     "save_default": {
         "en": "Make this the default for everyone",
         "ru": "Сделать видом по умолчанию для всех",

@@ -261,3 +261,65 @@ def test_a_preheated_page_shows_a_widget_redefined_since(desk, data, runner, tmp
     want = custom.preview(desk, b.definition(), "month", pipeline=app.state.pipeline)
     assert shown(app.cards["enterprise_deals"]) == want.value
     assert app.cards["enterprise_deals"].result.definition.conditions[0].value == 33010024
+
+
+def test_configure_mode_edits_and_deletes_a_saved_widget(desk, data, runner, tmp_path):
+    b = CustomWidgetBuilder(desk)
+    enterprise(b)
+    custom.save(desk, b.definition())  # shared: the test desk has no viewer
+    custom.register_saved(desk)
+    layouts = LayoutStore("test", folder=tmp_path / "layouts")
+    layouts.save(None, ["nps", "enterprise_deals"])
+    app = Desktop(desk, layouts=layouts, chart_mode="svg", runner=runner)
+    app.wait()
+    app.set_configuring(True)
+
+    def tips(card_id: str) -> list[str]:
+        return [t.tooltip for t in app.cards[card_id].tools]
+
+    assert tips("enterprise_deals")[-2:] == ["Edit this widget", "Delete this widget"]
+    assert tips("nps") == ["Move up", "Move down", "Remove"]  # built in: nothing to edit
+    # Edit: the builder opens on the saved definition; saving a change redraws the card.
+    builder = app.edit_custom("enterprise_deals")
+    assert app._builder_box.layout.display is None
+    assert (builder.widget_id.value, builder.rows[0].value()) == ("enterprise_deals", ENTERPRISE)
+    builder.rows[0].set_value(33010024)  # Government
+    assert builder.save() == "enterprise_deals"
+    app.wait()
+    card = app.cards["enterprise_deals"]
+    assert card.result.definition.conditions[0].value == 33010024
+    # Delete, with the card's own button: it asks first.
+    i = tips("enterprise_deals").index("Delete this widget")
+    card.tools[i].click()
+    assert "enterprise_deals" in app.order
+    assert card.tools[i].description == "Delete?"
+    assert "Delete?" in card.widget.head  # what the page shows
+    card.tools[i].click()
+    assert app.order == ["nps"] and layouts.load(None) == ["nps"]
+    assert not (custom.folder(desk) / "enterprise_deals.json").exists()
+    with pytest.raises(KeyError):
+        registry.get("enterprise_deals")
+    assert "enterprise_deals" not in [v for _, v in app._add_pick.options]
+
+
+def test_only_the_widgets_a_viewer_saved_can_be_edited_or_deleted(desk, data, runner, tmp_path):
+    b = CustomWidgetBuilder(desk)
+    enterprise(b)
+    custom.save(desk, b.definition())  # shared with everyone, saved without a viewer
+    custom.register_saved(desk)
+    layouts = LayoutStore("test", folder=tmp_path / "layouts")
+    anna = desk.as_viewer(int(desk.users()["user_id"].iloc[0]))
+    app = Desktop(
+        anna, layouts=layouts, chart_mode="svg", runner=runner, cards=["enterprise_deals"]
+    )
+    app.set_configuring(True)
+    assert [t.tooltip for t in app.cards["enterprise_deals"].tools] == [
+        "Move up",
+        "Move down",
+        "Remove",
+    ]
+    with pytest.raises(PermissionError):
+        app.delete_custom("enterprise_deals")
+    with pytest.raises(PermissionError):
+        app.edit_custom("enterprise_deals")
+    assert (custom.folder(desk) / "enterprise_deals.json").exists()
