@@ -1,6 +1,7 @@
 """The custom-widget builder on the real Voilà desktop, in headless Chromium with no internet:
 configure mode -> New widget -> deals whose Segment is Enterprise -> preview -> save -> the
-card is on the desktop with its number -> reload -> still there."""
+card is on the desktop with its number -> reload -> still there; then a split widget, edit
+(the builder opens on the definition) and delete (asked first; gone after a reload)."""
 
 from __future__ import annotations
 
@@ -182,6 +183,33 @@ def test_build_preview_save_and_reload(builder_page, builder_voila_server, desk)
         assert label in card.inner_text()
     card.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "custom-builder-split.png"))
+
+    # Configure mode (still on) offers edit and delete on the widgets this user saved.
+    page.locator(".dk-card", has_text=TITLE).locator(".dk-edit-widget").click()
+    page.wait_for_function(
+        "(id) => document.querySelector('.dk-builder-id input').value === id", arg=WIDGET_ID
+    )
+    assert page.locator(".dk-builder").is_visible()
+    assert control(page, "dk-builder-title-en", "input").input_value() == TITLE
+    page.locator(".dk-builder-close").click()
+    page.wait_for_selector(".dk-builder", state="hidden")
+    delete = card.locator(".dk-delete-widget")
+    delete.click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.dk-delete-widget')]"
+        ".some(b => b.innerText.includes('Delete?'))"
+    )
+    assert page.locator(".dk-card", has_text="Open deals by product").count() == 1  # asked first
+    page.locator(".dk-delete-widget", has_text="Delete?").click()
+    page.wait_for_function(
+        "() => ![...document.querySelectorAll('.dk-card')]"
+        ".some(c => c.innerText.includes('Open deals by product'))"
+    )
+    assert page.locator(".dk-card", has_text=TITLE).count() == 1
+    # Its saved definition is gone too: a new kernel does not bring it back.
+    open_page(page, server.url)
+    wait_for_card(page, TITLE, number, "after deleting the other widget")
+    assert page.locator(".dk-card", has_text="Open deals by product").count() == 0
 
     assert not [u for u in server.blocked if "vega" in u or "esm.sh" in u], server.blocked
     print(f"saved -> card filled in {saved_in:.1f} s")
