@@ -572,6 +572,11 @@ def test_a_duckdb_file_that_is_not_a_store_is_refused(tmp_path, ru_csv):
 def test_the_desktop_metrics_run_on_an_imported_store(tmp_path, ru_csv, en_csv):
     store = tmp_path / "crm.duckdb"
     import_files([ru_csv], store)
+    with duckdb.connect(str(store)) as con:  # a goal, as a user sets one between imports
+        con.execute(
+            "INSERT INTO goals VALUES (1, 'Revenue', 'won_budget', 'all', NULL, 'month', "
+            "50000, TIMESTAMP '2026-01-01')"
+        )
     desk = deskkit.open(store, now=dt.datetime(2026, 11, 30, 12))
     november = (dt.date(2026, 11, 1), dt.date(2026, 11, 30))
     flow = desk.pipeline_flow(november, "Продажи")
@@ -587,6 +592,9 @@ def test_the_desktop_metrics_run_on_an_imported_store(tmp_path, ru_csv, en_csv):
     sources = desk.lead_sources(november).sources.set_index("source")
     assert sources.loc["Сайт", "deals"] == 2 and sources.loc["Реклама", "won"] == 1
     assert sources.loc["no source", "deals"] == 1
+    # Goals count the deal created in November and won now (102), as won when created.
+    (goal,) = desk.goals().goals.itertuples()
+    assert (goal.achieved, goal.target, goal.percent) == (25_000, 50_000, 0.5)
 
 
 def test_cli_import_end_to_end(tmp_path, ru_csv, capsys):
