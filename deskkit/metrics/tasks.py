@@ -209,11 +209,8 @@ def _spells(ctx: Context) -> ir.Table:
     later = _set_by_changes(c, tasks).rename(since="set_at", ends="replaced_at")
     u = ibis.union(first, later)
     # The earlier of the replacement and the completion (a null is "never").
-    until = ibis.cases(
-        (u.ends.isnull(), u.done_at),
-        (u.done_at.isnull() | (u.ends < u.done_at), u.ends),
-        else_=u.done_at,
-    ).coalesce(ibis.literal(_NEVER))
+    never = ibis.literal(_NEVER)
+    until = ibis.least(u.ends.coalesce(never), u.done_at.coalesce(never))
     u = u.select("task_id", "responsible_user_id", "deadline", "since", until=until)
     # Only stretches in which the task was overdue at some moment.
     return u.filter(u.until > u.since, u.until > u.deadline).order_by("until")

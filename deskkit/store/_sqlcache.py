@@ -5,12 +5,11 @@ and a period change recompiles every query with nothing changed but its timestam
 change, nothing but its list of users). The cache keys an expression by its *shape*: the
 expression with each timestamp or date literal replaced by a sentinel, each ``isin`` list of
 integers by a one-element list of a sentinel, and each table by an unbound table of the same
-name and schema. The shape's SQL is
-compiled once; later queries of that shape get it with the sentinels' SQL replaced by their own
-literals' SQL. A shape is templated the second time it is seen (a one-off query pays nothing
-but the lookup), and then only if the substituted SQL is identical to a normal compile, so the
-cache can never change a query's meaning (a shape that fails the check is compiled normally
-from then on).
+name and schema. The shape's SQL is compiled once; later queries of that shape get it with
+the sentinels' SQL replaced by their own literals' SQL. A shape is templated the second time
+it is seen (a one-off query pays nothing but the lookup), and then only if the substituted SQL
+is identical to a normal compile, so the cache can never change a query's meaning (a shape
+that fails the check is compiled normally from then on).
 """
 
 from __future__ import annotations

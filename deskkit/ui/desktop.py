@@ -173,7 +173,8 @@ class Desktop:
         self._pending: dict[str, threading.Event] = {}
         self._now = pinned(desk)
         self._started = False  # a preheated page's request arrived (start())
-        #: Done once the preheated kernel's warm-up of a department view is (see _warm).
+        #: Done once the preheated kernel's warm-up of a department view is (see _warm); it
+        #: stays pending if a visitor came first (the warm-up is then skipped).
         self._scope_warmed: Future[None] | None = None
 
         self.filters = FilterBar(desk, state, self.lang)
