@@ -363,7 +363,7 @@ class Desktop:
         for card_id in self.order:
             spec = self.cards[card_id].spec
             if self.cards[card_id].model.compare_previous and spec.follows_period:
-                futures.append(self.runner.submit(spec, self._now, prev))
+                futures.append(self.runner.submit(spec, self._now, prev, background=True))
         # Then the same view for one department, unless a visitor came meanwhile: the queries
         # it compiles serve every department and user (their users are a parameter of the
         # compiled SQL), so a visitor's first change of scope does not compile some 20 queries.
@@ -373,7 +373,9 @@ class Desktop:
             now = self._now
 
             def ask(spec: registry.Widget) -> Future[Any] | None:
-                return None if self._started else self.runner.submit(spec, now, scoped)
+                if self._started:
+                    return None
+                return self.runner.submit(spec, now, scoped, background=True)
 
             gate = when_all(futures)
             specs = [self.cards[card_id].spec for card_id in self.order]
@@ -415,9 +417,11 @@ class Desktop:
             now = self._now
 
             def ask() -> Future[Any] | None:  # not for a view left meanwhile
-                return self.runner.submit(spec, now, prev) if self._current(card_id, gen) else None
+                if not self._current(card_id, gen):
+                    return None
+                return self.runner.submit(spec, now, prev, background=True)
 
-            previous = self.runner.submit(spec, now, prev) if gate is None else after(gate, ask)
+            previous = ask() if gate is None else after(gate, ask)
         shown: Future[None] = Future()
         if future.done():
             self._deliver(card_id, gen, future, previous)
@@ -473,15 +477,20 @@ class Desktop:
         if card is None:
             return  # removed meanwhile
         with card.lock:  # one card's drawing never waits for another's
-            if not self._current(card_id, gen):
-                return  # a newer filter state has been asked for since
+            if not self._current(card_id, gen) or future.cancelled():
+                return  # a newer filter state has been asked for since (or the runner closed)
             try:
                 result = future.result()
             except Exception as exc:  # this card's failure is shown on this card only
                 card.show_error(exc)
                 return
             prev = None
-            if previous is not None and previous.done() and previous.exception() is None:
+            if (
+                previous is not None
+                and previous.done()
+                and not previous.cancelled()  # dropped from the queue: the runner closed
+                and previous.exception() is None
+            ):
                 prev = previous.result()
             if result is card.result and (prev is None or prev is card.previous):
                 return  # already drawn

@@ -5,16 +5,26 @@ it follows (the period only if ``follows_period``, the pipeline only if ``follow
 the scope, the viewer and the desk's "now". The live desktop pins "now" to the minute
 (:func:`pinned`), so flipping between periods reuses the "now" widgets (forecast, deals by
 manager, ...) instead of recomputing them, and a minute later everything is fresh again.
+
+What the visitor is waiting for goes first: a computation submitted in the background (a
+previous period's comparison, a warm-up) waits in the queue while any other is queued, and one
+worker is kept from background ones. A view left quickly therefore does not hold up the
+next one behind its comparisons, and asking in the foreground for a result still queued in the
+background moves it to the front.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import heapq
+import itertools
 import os
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from deskkit.widgets import Filters, Widget
@@ -97,43 +107,176 @@ def after(gate: Future[Any], start: Callable[[], Future[T] | None]) -> Future[T]
     return out
 
 
+@dataclass(eq=False)
+class _Task:
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    background: bool
+    future: Future[Any] = field(default_factory=Future)
+    taken: bool = False  # a worker took it (a promoted task is in the queue twice)
+
+
+class _Pool:
+    """Worker threads taking foreground tasks before background ones (each kind in the order
+    submitted), with at most ``background_limit`` background tasks running at once."""
+
+    def __init__(self, workers: int, background_limit: int) -> None:
+        self._workers = workers
+        self._background_limit = background_limit
+        self._queue: list[tuple[int, int, _Task]] = []
+        self._order = itertools.count()
+        self._cv = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+        self._running_background = 0
+        self._closed = False
+
+    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], background: bool) -> _Task:
+        task = _Task(fn, args, background)
+        with self._cv:
+            if self._closed:
+                raise RuntimeError("the runner is closed")
+            self._push(task)
+        return task
+
+    def promote(self, task: _Task) -> None:
+        """Run a queued background ``task`` as a foreground one (no-op once it started)."""
+        with self._cv:
+            if task.background and not task.taken and not self._closed:
+                task.background = False
+                self._push(task)
+
+    def _push(self, task: _Task) -> None:  # with the lock held
+        heapq.heappush(self._queue, (int(task.background), next(self._order), task))
+        if self._idle == 0 and len(self._threads) < self._workers:
+            thread = threading.Thread(target=self._work, name=f"deskkit-card_{len(self._threads)}")
+            self._threads.append(thread)
+            thread.start()
+        else:
+            self._cv.notify_all()  # a waiting background task may not be the one to wake
+
+    def _next(self) -> _Task | None:  # with the lock held
+        while self._queue:
+            background, _, task = self._queue[0]
+            if task.taken or task.future.cancelled():
+                heapq.heappop(self._queue)
+                continue
+            if background and self._running_background >= self._background_limit:
+                return None  # only background tasks are queued, and enough of them run
+            heapq.heappop(self._queue)
+            task.taken = True
+            return task
+        return None
+
+    def _work(self) -> None:
+        while True:
+            with self._cv:
+                self._idle += 1
+                task = self._next()
+                while task is None and not self._closed:
+                    self._cv.wait()
+                    task = self._next()
+                self._idle -= 1
+                if task is None:  # closed
+                    return
+                if task.background:
+                    self._running_background += 1
+            try:
+                if task.future.set_running_or_notify_cancel():
+                    try:
+                        result = task.fn(*task.args)
+                    except BaseException as exc:
+                        task.future.set_exception(exc)
+                    else:
+                        task.future.set_result(result)
+            finally:
+                with self._cv:
+                    if task.background:
+                        self._running_background -= 1
+                        self._cv.notify_all()
+            del task  # not kept alive by an idle worker
+
+    def close(self, *, wait: bool = False) -> None:
+        """Cancel what is queued; running tasks finish (their threads then end)."""
+        with self._cv:
+            self._closed = True
+            dropped = [task for _, _, task in self._queue]
+            self._queue.clear()
+            self._cv.notify_all()
+        for task in dropped:  # outside the lock: cancelling runs the futures' callbacks
+            task.future.cancel()
+        if wait:
+            for thread in self._threads:
+                if thread is not threading.current_thread():
+                    thread.join()
+
+
+#: Every pool alive, closed at interpreter exit before its threads are joined (as
+#: concurrent.futures does): queued work is dropped, running queries finish.
+_POOLS: weakref.WeakSet[_Pool] = weakref.WeakSet()
+
+
+def _close_all() -> None:
+    for pool in list(_POOLS):
+        pool.close(wait=True)
+
+
+threading._register_atexit(_close_all)  # type: ignore[attr-defined]
+
+
 class Runner:
     """Runs ``widget.compute(desk, filters)`` in worker threads, at most once per cache key.
 
     ``submit`` returns a Future at once (the caller never waits); the same key asked for again
     while it computes, or after, shares one computation. Failed computations are not cached.
+    ``background=True`` marks a computation nobody waits for yet (see the module docstring).
     """
 
     def __init__(self, *, workers: int | None = None, cache_size: int = 512) -> None:
         self._workers = workers or min(4, (os.cpu_count() or 2) + 1)
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: _Pool | None = None
         self._cache: OrderedDict[Hashable, Future[Any]] = OrderedDict()
+        self._tasks: dict[Future[Any], _Task] = {}  # queued or running, to promote
         self._size = cache_size
         self._lock = threading.Lock()
 
-    def _executor(self, desk: Desk) -> ThreadPoolExecutor:
+    def _executor(self, desk: Desk) -> _Pool:
         if self._pool is None:
             # Stores that cannot be queried from several threads at once get one worker.
             n = self._workers if desk.store.concurrent else 1
-            self._pool = ThreadPoolExecutor(n, thread_name_prefix="deskkit-card")
+            # One worker is always left to what a visitor waits for.
+            self._pool = pool = _Pool(n, background_limit=max(1, n - 1))
+            _POOLS.add(pool)
+            # A runner dropped unclosed lets its idle workers end (they hold the pool, not it).
+            weakref.finalize(self, pool.close)
         return self._pool
 
-    def submit(self, widget: Widget, desk: Desk, filters: Filters) -> Future[Any]:
+    def submit(
+        self, widget: Widget, desk: Desk, filters: Filters, *, background: bool = False
+    ) -> Future[Any]:
         """The (possibly shared, possibly finished) computation of one card."""
         key = cache_key(widget, desk, filters)
         with self._lock:
             future = self._cache.get(key)
             if future is not None:
                 self._cache.move_to_end(key)
+                task = self._tasks.get(future)
+                if task is not None and not background and self._pool is not None:
+                    self._pool.promote(task)
                 return future
-            future = self._executor(desk).submit(widget.compute, desk, filters)
+            pool = self._executor(desk)
+            task = pool.submit(widget.compute, (desk, filters), background)
+            future = task.future
             self._cache[key] = future
+            self._tasks[future] = task
             while len(self._cache) > self._size:
                 self._cache.popitem(last=False)
-        future.add_done_callback(lambda f: self._forget_failure(key, f))
+        future.add_done_callback(lambda f: self._settled(key, f))
         return future
 
-    def _forget_failure(self, key: Hashable, future: Future[Any]) -> None:
+    def _settled(self, key: Hashable, future: Future[Any]) -> None:
+        with self._lock:
+            self._tasks.pop(future, None)
         if future.cancelled() or future.exception() is not None:
             with self._lock:
                 if self._cache.get(key) is future:
@@ -160,5 +303,5 @@ class Runner:
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.close()
             self._pool = None

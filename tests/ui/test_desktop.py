@@ -328,6 +328,93 @@ def test_runner_shares_and_pins(desk):
     runner.close()
 
 
+def test_foreground_work_runs_before_queued_background_work():
+    """What a visitor waits for jumps the queue of comparisons and warm-ups; a background
+    task asked for in the foreground moves to the front."""
+    from deskkit.ui.runner import _Pool
+
+    pool = _Pool(1, background_limit=1)
+    hold, order = threading.Event(), []
+    blocker = pool.submit(hold.wait, (10,), False)
+    bg = [pool.submit(order.append, (f"bg{i}",), True) for i in range(3)]
+    fg = [pool.submit(order.append, (f"fg{i}",), False) for i in range(2)]
+    pool.promote(bg[2])
+    pool.promote(bg[2])  # twice: it still runs once
+    hold.set()
+    for task in [blocker, *bg, *fg]:
+        task.future.result(timeout=10)
+    assert order == ["fg0", "fg1", "bg2", "bg0", "bg1"]
+    pool.close(wait=True)
+
+
+def test_background_work_leaves_a_worker_free():
+    from deskkit.ui.runner import _Pool
+
+    pool = _Pool(2, background_limit=1)
+    lock, release = threading.Lock(), threading.Event()
+    running, peak = [0], [0]
+
+    def background() -> None:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        release.wait(10)
+        with lock:
+            running[0] -= 1
+
+    bg = [pool.submit(background, (), True) for _ in range(2)]
+    time.sleep(0.2)
+    assert [t.future.running() for t in bg] == [True, False]
+    # The second worker waits for foreground work instead of taking the second background task.
+    assert pool.submit(lambda: "mine", (), False).future.result(timeout=10) == "mine"
+    release.set()
+    for task in bg:
+        task.future.result(timeout=10)
+    assert peak[0] == 1
+    # Closing cancels what is queued; what runs finishes.
+    hold = threading.Event()
+    running_task = pool.submit(hold.wait, (10,), False)
+    time.sleep(0.1)
+    queued = [pool.submit(hold.wait, (10,), flag) for flag in (False, False, True)]
+    pool.close()
+    assert all(t.future.cancelled() for t in queued[1:])
+    hold.set()
+    assert running_task.future.result(timeout=10) is True
+    with pytest.raises(RuntimeError, match="closed"):
+        pool.submit(print, (), False)
+
+
+def test_runner_promotes_a_queued_comparison_the_visitor_asks_for(desk):
+    """A previous period queued in the background, then asked for as the view itself (the
+    visitor went to that period), is computed before the other queued comparisons."""
+    runner = Runner(workers=1)
+    hold, order = threading.Event(), []
+
+    def compute(name):
+        def run(d, filters):
+            if name == "block":
+                hold.wait(10)
+            order.append(name)
+            return name
+
+        return run
+
+    widget = {n: registry.Widget(n, {"en": n, "ru": n}, compute(n)) for n in ("block", *"abc")}
+    f = registry.Filters("month")
+    try:
+        block = runner.submit(widget["block"], desk, f)
+        queued = [runner.submit(widget[n], desk, f, background=True) for n in "abc"]
+        again = runner.submit(widget["c"], desk, f)
+        assert again is queued[2]  # one computation, shared
+        hold.set()
+        for future in [block, *queued]:
+            future.result(timeout=10)
+        assert order == ["block", "c", "a", "b"]
+        assert not runner._tasks  # nothing kept once done
+    finally:
+        runner.close()
+
+
 def test_when_all_and_after_chain_futures():
     from concurrent.futures import Future
 
@@ -364,10 +451,12 @@ def test_comparisons_are_asked_for_after_every_card_is_drawn(desk, layouts):
     order: list[tuple[str, str]] = []
     submit, deliver = runner.submit, app._deliver
 
-    def spy_submit(widget, d, filters):
+    def spy_submit(widget, d, filters, **kw):
         period = filters.period if isinstance(filters.period, str) else "previous"
         order.append(("submit", period))
-        return submit(widget, d, filters)
+        # Nobody waits for a comparison yet: it must not go before another view's cards.
+        assert kw.get("background", False) == (period == "previous")
+        return submit(widget, d, filters, **kw)
 
     def spy_deliver(card_id, gen, future, previous=None):
         if previous is None or not previous.done():
@@ -422,6 +511,33 @@ def test_a_preheated_desktop_computes_the_default_view_before_the_request(desk, 
         assert all(card.error is None for card in app.cards.values())
         # Two queries are chosen by the data: which goals show, how far back the feed reads.
         assert cache.misses - misses <= 2
+    finally:
+        runner.close()
+
+
+def test_a_visitor_arriving_during_the_warm_up_goes_first(desk, layouts):
+    """The preheated kernel's warm-up of a department is background work: a visitor who
+    arrives meanwhile, asking for a view not warmed, gets every card before it is done."""
+    runner = Runner(workers=2)
+    warming = threading.Event()
+    submit = runner.submit
+
+    def spy_submit(widget, d, filters, **kw):
+        if filters.department is not None:
+            assert kw.get("background") is True
+            warming.set()
+        return submit(widget, d, filters, **kw)
+
+    runner.submit = spy_submit
+    try:
+        app = Desktop(desk, layouts=layouts, chart_mode="svg", runner=runner, compute=False)
+        assert warming.wait(120)
+        app.start(environ={"QUERY_STRING": "period=quarter"})
+        app.wait()
+        assert app.state.period == "quarter"
+        assert all(card.result is not None and card.error is None for card in app.cards.values())
+        assert not app._scope_warmed.done()  # first-come, first-served ran it all first
+        app._scope_warmed.result(timeout=120)  # and it still completes
     finally:
         runner.close()
 
