@@ -542,6 +542,20 @@ def test_a_visitor_arriving_during_the_warm_up_goes_first(desk, layouts):
         runner.close()
 
 
+def test_a_cancelled_comparison_or_card_draws_without_failing(app):
+    """A closed runner cancels what it had queued: the card keeps its numbers, no error."""
+    from concurrent.futures import Future
+
+    card_id = "nps"
+    card, gen = app.cards[card_id], app._generation[card_id]
+    done, cancelled = Future(), Future()
+    done.set_result(card.result)
+    assert cancelled.cancel()
+    app._deliver(card_id, gen, done, cancelled)  # the comparison was dropped
+    app._deliver(card_id, gen, cancelled)  # and the card's own computation
+    assert card.error is None and card.result is done.result()
+
+
 def test_chart_specs_are_built_once_per_result_and_language(app):
     from deskkit.ui.card import CardStyle, chart_spec
 
