@@ -384,6 +384,21 @@ def test_background_work_leaves_a_worker_free():
         pool.submit(print, (), False)
 
 
+def test_a_runner_dropped_unclosed_lets_its_workers_end(desk):
+    import gc
+
+    runner = Runner(workers=2)
+    widget = registry.Widget("ping", {"en": "ping", "ru": "ping"}, lambda d, f: "pong")
+    assert runner.submit(widget, desk, registry.Filters("month")).result(timeout=10) == "pong"
+    threads = list(runner._pool._threads)
+    assert threads and all(t.is_alive() for t in threads)
+    del runner
+    gc.collect()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert not any(t.is_alive() for t in threads)
+
+
 def test_runner_promotes_a_queued_comparison_the_visitor_asks_for(desk):
     """A previous period queued in the background, then asked for as the view itself (the
     visitor went to that period), is computed before the other queued comparisons."""
