@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import altair as alt
 import pandas as pd
 
+from deskkit.charts import _shape
 from deskkit.charts._labels import tr
 from deskkit.charts._theme import PALETTE, count
 from deskkit.metrics.activity import ACTION_TYPES
@@ -31,10 +32,6 @@ _FAMILY = {
     "stage_changes": ("muted", 1.0),
     "deals_created": ("muted", 0.5),
 }
-
-
-def _height(rows: int) -> int:
-    return _ROW * max(rows, 1)
 
 
 def _duration(seconds: float) -> str:
@@ -73,6 +70,7 @@ def activity_chart(result: Activity, currency: str = "", lang: str = "en") -> al
         {"user_id": ids, "user": users, "total": wide["total"].astype(int).tolist()}
     )
     totals["label"] = [count(t) for t in totals["total"]]
+    frame, totals = _shape.ordered(frame, "user", users), _shape.ordered(totals)
     labels = list(ACTION_TYPES.values())
     colour = alt.Color(
         "type:N",
@@ -86,7 +84,7 @@ def activity_chart(result: Activity, currency: str = "", lang: str = "en") -> al
         scale=alt.Scale(domain=labels, range=[_FAMILY[k][1] for k in ACTION_TYPES]),
         legend=alt.Legend(orient="bottom", columns=4),
     )
-    y = alt.Y("user:N", sort=users, title=None)
+    y = alt.Y("user:N", sort=_shape.by_order(), title=None)
     bars = (
         alt.Chart(frame)
         .mark_bar()
@@ -110,15 +108,15 @@ def activity_chart(result: Activity, currency: str = "", lang: str = "en") -> al
         .mark_text(align="left", dx=4, style="dk-value")
         .encode(y=y, x=alt.X("total:Q"), text=alt.Text("label:N"))
     )
-    return alt.layer(bars, ends, width=_WIDTH, height=_height(len(users)))
+    return alt.layer(bars, ends, width=_WIDTH, height=_shape.step(_ROW))
 
 
 def events_chart(result: Events, currency: str = "", lang: str = "en") -> alt.LayerChart:
     """Horizontal bars: events of the period by type, each labelled with its count."""
-    frame = result.counts.copy()
+    frame = _shape.ordered(result.counts)
     frame["label"] = [count(c) for c in frame["count"]]
     base = alt.Chart().encode(
-        y=alt.Y("type:N", sort=list(frame["type"]), title=None),
+        y=alt.Y("type:N", sort=_shape.by_order(), title=None),
         tooltip=[
             alt.Tooltip("type:N", title=tr("Event", lang)),
             alt.Tooltip("count:Q", title=tr("Events", lang)),
@@ -128,7 +126,7 @@ def events_chart(result: Events, currency: str = "", lang: str = "en") -> alt.La
     text = base.mark_text(align="left", dx=4, style="dk-value").encode(
         x=alt.X("count:Q"), text=alt.Text("label:N")
     )
-    return alt.layer(bars, text, data=frame, width=_WIDTH, height=_height(len(frame)))
+    return alt.layer(bars, text, data=frame, width=_WIDTH, height=_shape.step(_ROW))
 
 
 def messages_chart(result: Messages, currency: str = "", lang: str = "en") -> alt.LayerChart:
@@ -141,8 +139,9 @@ def messages_chart(result: Messages, currency: str = "", lang: str = "en") -> al
         value_name="messages",
     )
     frame["label"] = [count(v) for v in frame["messages"]]
+    frame = _shape.ordered(frame, "channel", list(ch["channel"]))
     base = alt.Chart().encode(
-        y=alt.Y("channel:N", sort=list(ch["channel"]), title=None),
+        y=alt.Y("channel:N", sort=_shape.by_order(), title=None),
         yOffset=alt.YOffset("direction:N", sort=["incoming", "outgoing"]),
         tooltip=[
             alt.Tooltip("channel:N", title=tr("Channel", lang)),
@@ -160,7 +159,8 @@ def messages_chart(result: Messages, currency: str = "", lang: str = "en") -> al
     text = base.mark_text(align="left", dx=4, style="dk-value").encode(
         x=alt.X("messages:Q"), text=alt.Text("label:N")
     )
-    return alt.layer(bars, text, data=frame, width=_WIDTH, height=2 * _height(len(ch)))
+    # The step is each direction's bar: a channel's band (two bars and padding) is about 2 * _ROW.
+    return alt.layer(bars, text, data=frame, width=_WIDTH, height=_shape.step(20))
 
 
 def response_time_chart(
@@ -181,9 +181,9 @@ def response_time_chart(
             "mean_text": [_duration(s) for s in by["mean_s"].astype(float)],
         }
     )
-    frame = frame.loc[frame["replies"] > 0]
+    frame = _shape.ordered(frame.loc[frame["replies"] > 0])
     base = alt.Chart().encode(
-        y=alt.Y("user:N", sort=list(frame["user"]), title=None),
+        y=alt.Y("user:N", sort=_shape.by_order(), title=None),
         tooltip=[
             alt.Tooltip("user:N", title=tr("User", lang)),
             alt.Tooltip("label:N", title=tr("Median", lang)),
@@ -198,4 +198,4 @@ def response_time_chart(
     text = base.mark_text(align="left", dx=4, style="dk-value").encode(
         x=alt.X("median_min:Q"), text=alt.Text("label:N")
     )
-    return alt.layer(bars, ticks, text, data=frame, width=_WIDTH, height=_height(len(frame)))
+    return alt.layer(bars, ticks, text, data=frame, width=_WIDTH, height=_shape.step(_ROW))

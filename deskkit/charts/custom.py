@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import altair as alt
 import pandas as pd
 
+from deskkit.charts import _shape
 from deskkit.charts._theme import PALETTE, money, signed
 
 if TYPE_CHECKING:
@@ -79,12 +80,12 @@ def custom_chart(
     number display. A pure function of ``result``: no data access."""
     if result.split is None:
         return None
-    frame = custom_frame(result, currency)
+    frame = _shape.ordered(custom_frame(result, currency))
     titles = _TITLES.get(lang, _TITLES["en"])
     measure = result.definition.display.measure
     top = max(float(frame["value"].max()) if len(frame) else 0.0, 1.0) * _HEADROOM
     base = alt.Chart().encode(
-        y=alt.Y("label:N", sort=list(frame["label"]), title=None),
+        y=alt.Y("label:N", sort=_shape.by_order(), title=None),
         tooltip=[
             alt.Tooltip("label:N", title=""),
             alt.Tooltip("text:N", title=titles.get(measure, measure)),
@@ -95,12 +96,13 @@ def custom_chart(
         x=alt.X(
             "value:Q",
             title=titles.get(measure, measure),
-            scale=alt.Scale(domain=[0, top], nice=False),
+            scale=_shape.top_scale(),
         ),
         color=alt.ColorValue(PALETTE["open"]),
     )
     labels = base.mark_text(align="left", dx=4, style="dk-value").encode(
         x=alt.X("value:Q"), text=alt.Text("text:N")
     )
-    height = max(_ROW_HEIGHT * max(len(frame), 1), 60)
-    return alt.layer(bars, labels, data=frame, width=_WIDTH, height=height)
+    return alt.layer(
+        bars, labels, data=frame, width=_WIDTH, height=_shape.step(_ROW_HEIGHT)
+    ).add_params(_shape.top(top))

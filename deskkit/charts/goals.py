@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import altair as alt
 import pandas as pd
 
+from deskkit.charts import _shape
 from deskkit.charts._labels import tr
 from deskkit.charts._theme import count, money, percent
 
@@ -69,10 +70,10 @@ def goals_chart(result: Goals, currency: str = "", lang: str = "en") -> alt.Laye
     """Horizontal progress bars (achieved ÷ target) with a rule at the target (100%), a tick at
     the previous period's share and a text label "achieved of target · percent". A pure
     function of ``result``."""
-    frame = chart_frame(result, currency)
+    frame = _shape.ordered(chart_frame(result, currency))
     top = max(1.0, float(frame["share"].max()) if len(frame) else 0.0) * 1.9
     base = alt.Chart().encode(
-        y=alt.Y("goal:N", sort=list(frame["goal"]), title=None, axis=alt.Axis(labelLimit=260)),
+        y=alt.Y("goal:N", sort=_shape.by_order(), title=None, axis=alt.Axis(labelLimit=260)),
         tooltip=[
             alt.Tooltip("goal:N", title=tr("Goal", lang)),
             alt.Tooltip("label:N", title=tr("Achieved", lang)),
@@ -84,7 +85,7 @@ def goals_chart(result: Goals, currency: str = "", lang: str = "en") -> alt.Laye
     x = alt.X(
         "share:Q",
         title=tr("Share of the target", lang),
-        scale=alt.Scale(domain=[0, top], nice=False),
+        scale=_shape.top_scale(),
         axis=alt.Axis(format="%", values=[0, 0.25, 0.5, 0.75, 1.0]),
     )
     bars = base.mark_bar().encode(
@@ -106,5 +107,5 @@ def goals_chart(result: Goals, currency: str = "", lang: str = "en") -> alt.Laye
         target,
         data=frame,
         width=_WIDTH,
-        height=_ROW_HEIGHT * max(len(frame), 1),
-    )
+        height=_shape.step(_ROW_HEIGHT),
+    ).add_params(_shape.top(top))

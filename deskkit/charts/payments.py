@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import altair as alt
 import pandas as pd
 
+from deskkit.charts import _shape
 from deskkit.charts._labels import tr
 from deskkit.charts._theme import count, money
 
@@ -40,10 +41,10 @@ def payment_counters_chart(
 ) -> alt.LayerChart:
     """Horizontal bars of deals per counter with "count · budget" labels. A pure function of
     ``result``."""
-    frame = chart_frame(result, currency)
+    frame = _shape.ordered(chart_frame(result, currency))
     top = max(int(frame["deals"].max()) if len(frame) else 0, 1) * 1.8
     base = alt.Chart().encode(
-        y=alt.Y("counter:N", sort=list(frame["counter"]), title=None),
+        y=alt.Y("counter:N", sort=_shape.by_order(), title=None),
         tooltip=[
             alt.Tooltip("counter:N", title=tr("Counter", lang)),
             alt.Tooltip("deals:Q", title=tr("Deals", lang), format=","),
@@ -54,7 +55,7 @@ def payment_counters_chart(
     x = alt.X(
         "deals:Q",
         title=tr("Deals", lang),
-        scale=alt.Scale(domain=[0, top], nice=False),
+        scale=_shape.top_scale(),
         axis=alt.Axis(tickMinStep=1, format="d"),
     )
     bars = base.mark_bar().encode(
@@ -64,5 +65,5 @@ def payment_counters_chart(
         x=x, text=alt.Text("label:N")
     )
     return alt.layer(
-        bars, labels, data=frame, width=_WIDTH, height=_ROW_HEIGHT * max(len(frame), 1)
-    )
+        bars, labels, data=frame, width=_WIDTH, height=_shape.step(_ROW_HEIGHT)
+    ).add_params(_shape.top(top))

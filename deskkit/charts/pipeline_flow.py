@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import altair as alt
 import pandas as pd
 
+from deskkit.charts import _shape
 from deskkit.charts._labels import tr
 from deskkit.charts._theme import money, percent, signed
 
@@ -65,7 +66,7 @@ def pipeline_flow_chart(
     frame = chart_frame(result, currency, lang)
     top = max(int(frame["deals"].max()) if len(frame) else 0, 1) * _HEADROOM
     base = alt.Chart().encode(
-        y=alt.Y("stage:N", sort=list(frame["stage"]), title=None),
+        y=alt.Y("stage:N", sort=_shape.by_order("order"), title=None),
         tooltip=[
             alt.Tooltip("stage:N", title=tr("Stage", lang)),
             alt.Tooltip("deals:Q", title=tr("Deals", lang)),
@@ -78,7 +79,7 @@ def pipeline_flow_chart(
     x = alt.X(
         "deals:Q",
         title=tr("Deals at the end of the period", lang),
-        scale=alt.Scale(domain=[0, top], nice=False),
+        scale=_shape.top_scale(),
         axis=alt.Axis(tickMinStep=1, format="d"),
     )
     bars = base.mark_bar().encode(
@@ -88,8 +89,8 @@ def pipeline_flow_chart(
         x=x, text=alt.Text("label:N")
     )
     net = base.mark_text(align="right", style="dk-note").encode(
-        x=alt.XDatum(top), text=alt.Text("net_text:N")
+        x=_shape.at_top(), text=alt.Text("net_text:N")
     )
     return alt.layer(
-        bars, labels, net, data=frame, width=_WIDTH, height=_ROW_HEIGHT * max(len(frame), 1)
-    )
+        bars, labels, net, data=frame, width=_WIDTH, height=_shape.step(_ROW_HEIGHT)
+    ).add_params(_shape.top(top))

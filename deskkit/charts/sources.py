@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import altair as alt
 import pandas as pd
 
+from deskkit.charts import _shape
 from deskkit.charts._labels import tr
 from deskkit.charts._theme import money, percent
 
@@ -58,10 +59,10 @@ def lead_sources_chart(result: LeadSources, currency: str = "", lang: str = "en"
     Each row is labelled with its count, budget and won share; the tooltip repeats the row.
     A pure function of ``result``: no data access.
     """
-    frame = sources_frame(result, currency, lang)
+    frame = _shape.ordered(sources_frame(result, currency, lang))
     top = max(int(frame["deals"].max()) if len(frame) else 0, 1) * _HEADROOM
     base = alt.Chart().encode(
-        y=alt.Y("source:N", sort=list(frame["source"]), title=None),
+        y=alt.Y("source:N", sort=_shape.by_order(), title=None),
         tooltip=[
             alt.Tooltip("source:N", title=tr("Source", lang)),
             alt.Tooltip("deals:Q", title=tr("Deals", lang)),
@@ -71,7 +72,7 @@ def lead_sources_chart(result: LeadSources, currency: str = "", lang: str = "en"
             alt.Tooltip("won_share:N", title=tr("Won share", lang)),
         ],
     )
-    scale = alt.Scale(domain=[0, top], nice=False)
+    scale = _shape.top_scale()
     axis = alt.Axis(tickMinStep=1, format="d")
     # The theme's category range is (open, won, ...): the domain names the semantic colours.
     colours = alt.Scale(domain=["open", "won"])
@@ -97,5 +98,5 @@ def lead_sources_chart(result: LeadSources, currency: str = "", lang: str = "en"
         x=alt.X("deals:Q", scale=scale), text=alt.Text("label:N")
     )
     return alt.layer(
-        deals, won, labels, data=frame, width=_WIDTH, height=_ROW_HEIGHT * max(len(frame), 1)
-    )
+        deals, won, labels, data=frame, width=_WIDTH, height=_shape.step(_ROW_HEIGHT)
+    ).add_params(_shape.top(top))

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import altair as alt
 import pandas as pd
 
+from deskkit.charts import _shape
 from deskkit.charts._labels import tr
 from deskkit.charts._theme import PALETTE
 
@@ -18,6 +19,8 @@ __all__ = ["chart_frame", "overdue_tasks_chart"]
 MISSED, NOW = "Missed deadlines in the period", "Overdue now"
 _ROW_HEIGHT = 34
 _WIDTH = 420
+# The step is each measure's bar; a user's band holds both and the padding around them.
+_OFFSET_STEP = 13  # about _ROW_HEIGHT per user with two bars
 
 
 def chart_frame(result: OverdueTasks) -> pd.DataFrame:
@@ -54,10 +57,10 @@ def overdue_tasks_chart(
     numbers are counts) and accepted for a uniform builder signature."""
     del currency
     frame = chart_frame(result)
-    users = list(dict.fromkeys(frame["user"]))
+    frame = _shape.ordered(frame, "user", list(dict.fromkeys(frame["user"])))
     top = max(int(frame["tasks"].max()) if len(frame) else 0, 1) * 1.3
     base = alt.Chart().encode(
-        y=alt.Y("user:N", sort=users, title=None),
+        y=alt.Y("user:N", sort=_shape.by_order(), title=None),
         yOffset=alt.YOffset("measure:N", sort=[MISSED, NOW]),
         tooltip=[
             alt.Tooltip("user:N", title=tr("User", lang)),
@@ -68,7 +71,7 @@ def overdue_tasks_chart(
     x = alt.X(
         "tasks:Q",
         title=tr("Tasks", lang),
-        scale=alt.Scale(domain=[0, top], nice=False),
+        scale=_shape.top_scale(),
         axis=alt.Axis(tickMinStep=1, format="d"),
     )
     colour = alt.Color(
@@ -81,5 +84,5 @@ def overdue_tasks_chart(
         x=x, text=alt.Text("label:N")
     )
     return alt.layer(
-        bars, labels, data=frame, width=_WIDTH, height=_ROW_HEIGHT * max(len(users), 1)
-    )
+        bars, labels, data=frame, width=_WIDTH, height=_shape.step(_OFFSET_STEP)
+    ).add_params(_shape.top(top))

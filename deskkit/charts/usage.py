@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import altair as alt
 import pandas as pd
 
+from deskkit.charts import _shape
 from deskkit.charts._labels import tr
 from deskkit.charts._theme import MINUS, PALETTE
 
@@ -61,10 +62,10 @@ def usage_frame(result: SystemUsage) -> pd.DataFrame:
 def system_usage_chart(result: SystemUsage, currency: str = "", lang: str = "en") -> alt.LayerChart:
     """Horizontal bars of online hours per user, most first, each labelled with its time and the
     percent change on the previous period. ``currency`` is unused (kept for the signature)."""
-    frame = usage_frame(result)
+    frame = _shape.ordered(usage_frame(result))
     top = max(float(frame["hours"].max()) if len(frame) else 0.0, 1.0) * _HEADROOM
     base = alt.Chart().encode(
-        y=alt.Y("user:N", sort=list(frame["user"]), title=None),
+        y=alt.Y("user:N", sort=_shape.by_order(), title=None),
         tooltip=[
             alt.Tooltip("user:N", title=tr("User", lang)),
             alt.Tooltip("hours_text:N", title=tr("Online", lang)),
@@ -75,7 +76,7 @@ def system_usage_chart(result: SystemUsage, currency: str = "", lang: str = "en"
     x = alt.X(
         "hours:Q",
         title=tr("Online hours ({source})", lang, source=result.source),
-        scale=alt.Scale(domain=[0, top], nice=False),
+        scale=_shape.top_scale(),
     )
     bars = (
         base.mark_bar()
@@ -90,7 +91,7 @@ def system_usage_chart(result: SystemUsage, currency: str = "", lang: str = "en"
         domain=["won", "lost", "muted"], range=[PALETTE["won"], PALETTE["lost"], PALETTE["muted"]]
     )
     change = base.mark_text(align="right", style="dk-value").encode(
-        x=alt.XDatum(top),
+        x=_shape.at_top(),
         text=alt.Text("change:N"),
         color=alt.Color("trend:N", scale=trend, legend=None),
     )
@@ -101,5 +102,5 @@ def system_usage_chart(result: SystemUsage, currency: str = "", lang: str = "en"
         data=frame,
         resolve=alt.Resolve(scale=alt.ScaleResolveMap(color="independent")),
         width=_WIDTH,
-        height=_ROW_HEIGHT * max(len(frame), 1),
-    )
+        height=_shape.step(_ROW_HEIGHT),
+    ).add_params(_shape.top(top))

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import altair as alt
 import pandas as pd
 
+from deskkit.charts import _shape
 from deskkit.charts._labels import tr
 from deskkit.charts._theme import count, money, percent
 
@@ -30,14 +31,9 @@ _KINDS = ["open", "won", "lost", "muted"]
 _COLOR = alt.Color("kind:N", scale=alt.Scale(domain=_KINDS), legend=None)
 
 
-def _height(frame: pd.DataFrame) -> int:
-    return _ROW * max(len(frame), 1)
-
-
-def _x(field: str, title: str, top: float, fmt: str = "d") -> alt.X:
-    return alt.X(
-        field, title=title, scale=alt.Scale(domain=[0, top], nice=False), axis=alt.Axis(format=fmt)
-    )
+def _x(field: str, title: str, fmt: str = "d") -> alt.X:
+    """An x channel on the scale from 0 to the chart's ``top`` param."""
+    return alt.X(field, title=title, scale=_shape.top_scale(), axis=alt.Axis(format=fmt))
 
 
 def deals_by_manager_chart(
@@ -60,10 +56,11 @@ def deals_by_manager_chart(
             ],
         }
     )
+    frame = _shape.ordered(frame)
     top = max([1, *frame["deals"], *frame["capacity"]]) * 1.6
-    x = _x("deals:Q", tr("Open deals now (tick: capacity)", lang), top)
+    x = _x("deals:Q", tr("Open deals now (tick: capacity)", lang))
     base = alt.Chart().encode(
-        y=alt.Y("user:N", sort=list(frame["user"]), title=None),
+        y=alt.Y("user:N", sort=_shape.by_order(), title=None),
         tooltip=[
             alt.Tooltip("user:N", title=tr("Manager", lang)),
             alt.Tooltip("deals:Q", title=tr("Open deals", lang)),
@@ -73,22 +70,24 @@ def deals_by_manager_chart(
     )
     bars = base.mark_bar().encode(x=x, color=_COLOR)
     ticks = base.mark_tick(thickness=2, size=_ROW - 6).encode(
-        x=alt.X("capacity:Q", scale=alt.Scale(domain=[0, top], nice=False)),
+        x=alt.X("capacity:Q", scale=_shape.top_scale()),
         color=alt.Color("cap_kind:N", scale=alt.Scale(domain=_KINDS), legend=None),
     )
     labels = base.mark_text(align="left", dx=4, style="dk-value").encode(
-        x=alt.X("max_x:Q", scale=alt.Scale(domain=[0, top], nice=False)), text=alt.Text("label:N")
+        x=alt.X("max_x:Q", scale=_shape.top_scale()), text=alt.Text("label:N")
     )
     labels = labels.transform_calculate(max_x="max(datum.deals, datum.capacity)")
-    title = tr(
-        "{deals} open deals · {over} over capacity",
-        lang,
-        deals=count(result.deals),
-        over=result.over,
+    title, text = _shape.title(
+        tr(
+            "{deals} open deals · {over} over capacity",
+            lang,
+            deals=count(result.deals),
+            over=result.over,
+        )
     )
     return alt.layer(
-        bars, ticks, labels, data=frame, width=_WIDTH, height=_height(frame), title=title
-    )
+        bars, ticks, labels, data=frame, width=_WIDTH, height=_shape.step(_ROW), title=title
+    ).add_params(_shape.top(top), text)
 
 
 def deals_without_tasks_chart(
@@ -111,9 +110,10 @@ def deals_without_tasks_chart(
             ],
         }
     )
+    frame = _shape.ordered(frame)
     top = max([1, *frame["open_deals"]]) * 1.8
     base = alt.Chart().encode(
-        y=alt.Y("user:N", sort=list(frame["user"]), title=None),
+        y=alt.Y("user:N", sort=_shape.by_order(), title=None),
         tooltip=[
             alt.Tooltip("user:N", title=tr("Manager", lang)),
             alt.Tooltip("without_tasks:Q", title=tr("Without tasks", lang)),
@@ -122,23 +122,25 @@ def deals_without_tasks_chart(
         ],
     )
     whole = base.mark_bar().encode(
-        x=_x("open_deals:Q", tr("Open deals now; red: without an open task", lang), top),
+        x=_x("open_deals:Q", tr("Open deals now; red: without an open task", lang)),
         color=alt.Color("all_kind:N", scale=alt.Scale(domain=_KINDS), legend=None),
     )
-    part = base.mark_bar().encode(x=_x("without_tasks:Q", "", top), color=_COLOR)
+    part = base.mark_bar().encode(x=_x("without_tasks:Q", ""), color=_COLOR)
     labels = base.mark_text(align="left", dx=4, style="dk-value").encode(
-        x=_x("open_deals:Q", "", top), text=alt.Text("label:N")
+        x=_x("open_deals:Q", ""), text=alt.Text("label:N")
     )
-    title = tr(
-        "{without} of {open} open deals without tasks · {budget}",
-        lang,
-        without=count(result.deals),
-        open=count(result.open_deals),
-        budget=money(result.budget, currency),
+    title, text = _shape.title(
+        tr(
+            "{without} of {open} open deals without tasks · {budget}",
+            lang,
+            without=count(result.deals),
+            open=count(result.open_deals),
+            budget=money(result.budget, currency),
+        )
     )
     return alt.layer(
-        whole, part, labels, data=frame, width=_WIDTH, height=_height(frame), title=title
-    )
+        whole, part, labels, data=frame, width=_WIDTH, height=_shape.step(_ROW), title=title
+    ).add_params(_shape.top(top), text)
 
 
 def forecast_frame(result: Forecast, currency: str = "") -> pd.DataFrame:
@@ -173,10 +175,10 @@ def forecast_frame(result: Forecast, currency: str = "") -> pd.DataFrame:
 def forecast_chart(result: Forecast, currency: str = "", lang: str = "en") -> alt.LayerChart:
     """Per open stage: the open budget (muted) and its weighted part (green), labelled with
     the probability, its sample and whether the pipeline's rate stood in."""
-    frame = forecast_frame(result, currency)
+    frame = _shape.ordered(forecast_frame(result, currency))
     top = max([1.0, *frame["budget"]]) * 2.2
     base = alt.Chart().encode(
-        y=alt.Y("row:N", sort=list(frame["row"]), title=None),
+        y=alt.Y("row:N", sort=_shape.by_order(), title=None),
         tooltip=[
             alt.Tooltip("row:N", title=tr("Stage", lang)),
             alt.Tooltip("deals:Q", title=tr("Open deals", lang)),
@@ -184,25 +186,25 @@ def forecast_chart(result: Forecast, currency: str = "", lang: str = "en") -> al
         ],
     )
     whole = base.mark_bar().encode(
-        x=_x(
-            "budget:Q", tr("Open budget now; green: weighted by win probability", lang), top, ",.0f"
-        ),
+        x=_x("budget:Q", tr("Open budget now; green: weighted by win probability", lang), ",.0f"),
         color=alt.Color("all_kind:N", scale=alt.Scale(domain=_KINDS), legend=None),
     )
-    part = base.mark_bar().encode(x=_x("weighted:Q", "", top, ",.0f"), color=_COLOR)
+    part = base.mark_bar().encode(x=_x("weighted:Q", "", ",.0f"), color=_COLOR)
     labels = base.mark_text(align="left", dx=4, style="dk-value").encode(
-        x=_x("budget:Q", "", top, ",.0f"), text=alt.Text("label:N")
+        x=_x("budget:Q", "", ",.0f"), text=alt.Text("label:N")
     )
-    title = tr(
-        "Forecast {weighted} of {budget} open ({deals} deals)",
-        lang,
-        weighted=money(result.weighted_budget, currency),
-        budget=money(result.budget, currency),
-        deals=count(result.deals),
+    title, text = _shape.title(
+        tr(
+            "Forecast {weighted} of {budget} open ({deals} deals)",
+            lang,
+            weighted=money(result.weighted_budget, currency),
+            budget=money(result.budget, currency),
+            deals=count(result.deals),
+        )
     )
     return alt.layer(
-        whole, part, labels, data=frame, width=_WIDTH, height=_height(frame), title=title
-    )
+        whole, part, labels, data=frame, width=_WIDTH, height=_shape.step(_ROW), title=title
+    ).add_params(_shape.top(top), text)
 
 
 def latest_deals_chart(result: LatestDeals, currency: str = "", lang: str = "en") -> alt.LayerChart:
@@ -239,4 +241,4 @@ def latest_deals_chart(result: LatestDeals, currency: str = "", lang: str = "en"
     layers.append(
         base.mark_text(align="right", style="dk-value").encode(x=at(600), text=alt.Text("price:N"))
     )
-    return alt.layer(*layers, data=frame, width=600, height=_height(frame))
+    return alt.layer(*layers, data=frame, width=600, height=_shape.step(_ROW))

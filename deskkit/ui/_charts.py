@@ -219,19 +219,28 @@ function plain(datum) {
   return out;
 }
 
-// The rows of `spec` for each dataset of the view drawn from `shown`, when the two specs differ
-// in their rows only (else null). Altair names a dataset by a hash of its rows, so the names
-// differ too: they are compared by position.
+// A top-level param with a plain value (no selection, binding or expression): a number the
+// chart is laid out by, or a title's text (see deskkit.charts._shape). Its value is data.
+function isValue(p) {
+  return p && typeof p.name === "string" && "value" in p && !p.select && !p.bind && !p.expr;
+}
+
+// What the view drawn from `shown` needs to show `spec`, when the two differ only in their rows
+// and their params' values (else null): each dataset's rows, by position (Altair names a
+// dataset by a hash of its rows, so the names differ too), and each param's value.
 function newRows(shown, spec) {
   const a = Object.keys(shown?.datasets ?? {});
   const b = Object.keys(spec?.datasets ?? {});
   if (a.length === 0 || a.length !== b.length) return null;
   const rest = (s, names) => {
-    let text = JSON.stringify({ ...s, datasets: null });
+    const params = s.params?.map((p) => (isValue(p) ? { ...p, value: null } : p));
+    let text = JSON.stringify({ ...s, datasets: null, params });
     names.forEach((name, i) => { text = text.split(JSON.stringify(name)).join(`"#${i}"`); });
     return text;
   };
-  return rest(shown, a) === rest(spec, b) ? b.map((name) => spec.datasets[name]) : null;
+  if (rest(shown, a) !== rest(spec, b)) return null;
+  const values = (spec.params ?? []).filter(isValue).map((p) => [p.name, p.value]);
+  return { rows: b.map((name) => spec.datasets[name]), values };
 }
 
 function chartIn(model, box, trait, onClick) {
@@ -262,9 +271,10 @@ function chartIn(model, box, trait, onClick) {
 
   // New numbers for the same chart go into the drawn view: no new compile, no new SVG, and
   // the card keeps its height while they arrive. Anything else is embedded anew.
-  const update = async (mine, rows) => {
+  const update = async (mine, { rows, values }) => {
     try {
-      rows.forEach((values, i) => api.view.data(names[i], structuredClone(values)));
+      rows.forEach((data, i) => api.view.data(names[i], structuredClone(data)));
+      values.forEach(([name, value]) => api.view.signal(name, structuredClone(value)));
       await api.view.runAsync();
       return true;
     } catch (error) {

@@ -43,6 +43,9 @@ clicks = []
 def chart(i, more=0):
     frame = pd.DataFrame({"stage": STAGES, "deals": [10 * (i + 1) + more, 7, 3 + i]})
     c = alt.Chart(frame).mark_bar().encode(x="deals:Q", y=alt.Y("stage:N", sort=STAGES))
+    if i == 0:  # a title with a number: a param's value, so that new numbers update in place
+        title = alt.param(name="dk_title", value=f"{frame['deals'].sum()} deals")
+        c = c.properties(title=alt.TitleParams(alt.ExprRef("dk_title"))).add_params(title)
     return c.properties(width="container") if i == 2 else c
 
 def on_click(i):
@@ -186,6 +189,9 @@ def test_charts_draw_offline_ship_the_library_once_and_report_clicks(browser, ch
         # New numbers for the same chart go into the view drawn: its SVG stays, the bar moves.
         first = ".chart-0 svg g.mark-rect path"
         page.evaluate("() => { document.querySelector('.chart-0 svg').dataset.dkFirst = '1'; }")
+        assert "20 deals" in page.evaluate(
+            "() => document.querySelector('.chart-0 svg').textContent"
+        )
         assert page.locator(first).first.get_attribute("aria-label") == (
             "deals: 10; stage: First contact"
         )
@@ -197,6 +203,13 @@ def test_charts_draw_offline_ship_the_library_once_and_report_clicks(browser, ch
             arg=first,
         )
         assert page.evaluate("() => document.querySelector('.chart-0 svg').dataset.dkFirst") == "1"
+        # ... and so did the param's value: the title counts the new total.
+        page.wait_for_function(
+            "() => document.querySelector('.chart-0 svg').textContent.includes('23 deals')"
+        )
+        assert "20 deals" not in page.evaluate(
+            "() => document.querySelector('.chart-0 svg').textContent"
+        )
         page.locator(first).first.click()  # the bar reports its new row
         page.wait_for_selector('.clicked [data-k="clicks"][data-v="4"]')
         assert json.loads(page.inner_text(".clicked")) == {

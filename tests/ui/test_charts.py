@@ -8,7 +8,10 @@ import re
 import altair as alt
 import pytest
 
+from deskkit import widgets
 from deskkit.charts import THEME, chart_frame, money, percent, pipeline_flow_chart, signed
+from deskkit.ui.card import CardStyle, chart_spec
+from deskkit.widgets import Filters
 
 
 @pytest.fixture(scope="module")
@@ -45,12 +48,15 @@ def test_chart_layers_encode_deals_in_line_order(year, desk):
     bars = spec["layer"][0]
     assert bars["mark"]["type"] == "bar"
     assert bars["encoding"]["x"]["field"] == "deals"
-    assert bars["encoding"]["y"]["sort"] == list(chart_frame(year)["stage"])
+    # In line order, by a column of the rows (a list of names would make every new result a
+    # new chart to the page, see deskkit.charts._shape).
+    assert bars["encoding"]["y"]["sort"] == {"field": "order", "op": "min", "order": "ascending"}
     assert bars["encoding"]["color"]["scale"]["domain"] == ["open", "won"]
     tooltips = {t["title"] for t in bars["encoding"]["tooltip"]}
     assert {"Stage", "Deals", "Budget", "Net in", "Lost", "Conversion"} <= tooltips
     data = next(iter(spec["datasets"].values()))
     assert [r["deals"] for r in data] == list(year.stages["deals"])
+    assert [r["order"] for r in data] == sorted(r["order"] for r in data)
 
 
 def test_builder_hard_codes_no_colours(year):
@@ -77,13 +83,18 @@ def test_renders_without_internet(year, desk):
     assert svg.lstrip().startswith("<svg")
     first = year.stages.iloc[0]
     assert f"{first['deals']} · {money(first['budget'], desk.currency)}" in svg
+    # The stages are drawn top to bottom in line order (sorted by the rows' order column).
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    stages = [str(s) for s in chart_frame(year)["stage"]]
+    assert [t for t in texts if t in stages] == stages
 
 
 def test_empty_period_still_draws(desk):
     second = int(desk.pipelines()["pipeline_id"].iloc[-1])
     today = desk.pipeline_flow("today", second)
     spec = pipeline_flow_chart(today).to_dict()
-    assert spec["layer"][0]["encoding"]["x"]["scale"]["domain"][1] > 0
+    assert spec["layer"][0]["encoding"]["x"]["scale"]["domainMax"] == {"expr": "dk_top"}
+    assert {p["name"]: p["value"] for p in spec["params"]}["dk_top"] > 0
 
 
 # The chart widgets (deskkit.ui._charts): the library once per page, clicks back to Python -----
@@ -358,3 +369,55 @@ def test_layered_charts_carry_their_data_once(desk):
             if isinstance(chart, alt.LayerChart):
                 own = [id(layer.data) for layer in chart.layer if layer.data is not alt.Undefined]
                 assert len(set(own)) == len(own), w.id  # no frame given to two layers
+
+
+# A new result redraws in place (deskkit.charts._shape) ----------------------------------------
+
+
+def _structure(spec: dict) -> str:
+    """What the page compares between two specs to draw the second into the view of the first
+    (``newRows`` in ``deskkit.ui._charts.CHART_JS``): everything but the rows, with datasets
+    named by position and plain params' values left out."""
+    names = list(spec.get("datasets") or {})
+    params = [
+        {**p, "value": None} if "value" in p and not {"select", "bind", "expr"} & set(p) else p
+        for p in spec.get("params", [])
+    ]
+    text = json.dumps({**spec, "datasets": None, "params": params}, sort_keys=True)
+    for i, name in enumerate(names):
+        text = text.replace(json.dumps(name), f'"#{i}"')
+    return text
+
+
+def test_the_page_compares_specs_as_this_test_does():
+    """The mirror above follows the page's rule: rows and plain params' values are data."""
+    from deskkit.ui._charts import CHART_JS
+
+    assert "const params = s.params?.map((p) => (isValue(p) ? { ...p, value: null } : p));" in (
+        CHART_JS
+    )
+    assert '"value" in p && !p.select && !p.bind && !p.expr' in CHART_JS
+
+
+@pytest.mark.parametrize(
+    "widget", [w for w in widgets.widgets() if w.chart is not None], ids=lambda w: w.id
+)
+def test_a_filter_change_changes_only_rows_and_values(desk, widget):
+    """Each built-in chart's spec keeps its structure across periods, departments and users
+    (sort lists, heights, scale ends or titles taken from the data would make the page embed
+    the chart anew on every change), and still shows the new numbers."""
+    users = desk.users()
+    department = int(users["group_id"].dropna().iloc[0])
+    user = int(users.loc[users["is_active"], "user_id"].iloc[-1])
+    states = [
+        Filters(period="month"),
+        Filters(period="week", department=department),
+        Filters(period="quarter", user=user),
+        Filters(period="year"),
+    ]
+    style = CardStyle(lang="ru", currency=desk.currency)
+    specs = [chart_spec(widget.chart, widget.compute(desk, f), style) for f in states]
+    assert {_structure(s) for s in specs} == {_structure(specs[0])}
+    if widget.id in ("pipeline_flow", "deals_by_manager", "activity", "overdue_tasks"):
+        rows = [json.dumps(list(s["datasets"].values()), sort_keys=True) for s in specs]
+        assert len(set(rows)) > 1  # the numbers did change: the check above means something

@@ -1,0 +1,70 @@
+"""What a chart's numbers may change in its spec: its rows and its named values, nothing else.
+
+The desktop draws a new result into the chart already on the page when the new spec differs
+from the one drawn only in its rows and in the values of its plain params
+(:mod:`deskkit.ui._charts`); any other spec is embedded anew, which costs the browser about
+25 ms of its main thread per chart. So builders keep numbers taken from the data out of the
+spec's structure:
+
+* rows are ordered by a column (:func:`by_order`), not by a list of their values;
+* rows are sized by a step (:data:`ROW`), not by a height computed from their count;
+* a number the chart is laid out by (the x scale's end, :func:`top`) and a title with numbers
+  in it (:func:`title`) are params, whose values the page can set in the drawn view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import altair as alt
+import pandas as pd
+
+__all__ = ["ORDER", "TOP", "at_top", "by_order", "ordered", "step", "title", "top", "top_scale"]
+
+#: The column rows are ordered by (added by :func:`ordered`).
+ORDER = "row_order"
+#: The param holding the x scale's upper end.
+TOP = "dk_top"
+_TITLE = "dk_title"
+
+
+def ordered(
+    frame: pd.DataFrame, column: str | None = None, values: Sequence[Any] | None = None
+) -> pd.DataFrame:
+    """``frame`` with :data:`ORDER`: each row's position, or its ``column`` value's position in
+    ``values`` (several rows per value, as in a stacked bar)."""
+    if column is None:
+        return frame.assign(**{ORDER: range(len(frame))})
+    position = {v: i for i, v in enumerate(values or ())}
+    return frame.assign(**{ORDER: [position.get(v, len(position)) for v in frame[column]]})
+
+
+def by_order(field: str = ORDER) -> alt.EncodingSortField:
+    """A discrete axis in the rows' order (the smallest ``field`` of each value first)."""
+    return alt.EncodingSortField(field=field, op="min", order="ascending")
+
+
+def step(pixels: int) -> alt.Step:
+    """A chart height of ``pixels`` per row of its discrete y axis."""
+    return alt.Step(pixels)
+
+
+def top(value: float) -> alt.Parameter:
+    """The x scale's upper end (room right of the longest bar for its label) as a param."""
+    return alt.param(name=TOP, value=float(value))
+
+
+def top_scale() -> alt.Scale:
+    """An x scale from 0 to :func:`top`'s value."""
+    return alt.Scale(domainMin=0, domainMax=alt.ExprRef(TOP), nice=False)
+
+
+def at_top() -> alt.XDatum:
+    """The x position of :func:`top`'s value (a column of text at the right edge)."""
+    return alt.XDatum(alt.ExprRef(TOP), type="quantitative")
+
+
+def title(text: str) -> tuple[alt.TitleParams, alt.Parameter]:
+    """A chart title whose text is a param: ``(title, param)``, the param for ``add_params``."""
+    return alt.TitleParams(alt.ExprRef(_TITLE)), alt.param(name=_TITLE, value=text)
