@@ -63,6 +63,22 @@ def wait_until_idle(busy_below: float = 0.15, timeout: float = 90.0) -> float:
     return time.monotonic() - start
 
 
+def change(page, what: str, period_cards: list[str], all_cards: list[str]) -> float:
+    """Make one filter change on the page and return the seconds until every card it touches
+    drew again: ``"department"`` / ``"another"`` pick the first / second department, any other
+    ``what`` is a period button's label (only the cards that follow the period redraw)."""
+    before = page.evaluate(STAMPS)
+    start = time.monotonic()
+    if what in ("department", "another"):
+        index = 1 if what == "department" else 2
+        page.locator(".dk-scope select").select_option(index=index)
+    else:
+        page.locator(".dk-period select").select_option(label=what)
+    ids = period_cards if what[0].isupper() else all_cards
+    page.wait_for_function(UPDATED % STAMPS, arg=[before, ids], timeout=120_000, polling=20)
+    return time.monotonic() - start
+
+
 def _niced(chromium: Path, nice: int, folder: Path) -> Path:
     """``chromium``, or a wrapper that starts it at ``nice`` (its renderers inherit it)."""
     if nice <= 0:
@@ -170,19 +186,8 @@ def main() -> None:
                     if period == "idle":
                         waited.append(wait_until_idle())
                         continue
-                    before = page.evaluate(STAMPS)
                     frames[0] = 0
-                    start = time.monotonic()
-                    if period in ("department", "another"):
-                        index = 1 if period == "department" else 2
-                        page.locator(".dk-scope select").select_option(index=index)
-                    else:
-                        page.locator(".dk-period select").select_option(label=period)
-                    ids = period_cards if period[0].isupper() else all_cards
-                    page.wait_for_function(
-                        UPDATED % STAMPS, arg=[before, ids], timeout=120_000, polling=20
-                    )
-                    took = time.monotonic() - start
+                    took = change(page, period, period_cards, all_cards)
                     if period == "Quarter":
                         idle_changes.append(took)
                         continue

@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2)
     args = parser.parse_args()
 
-    from bench_page import AS_OF, FILLED, NOW_ISO, STAMPS, UPDATED, wait_until_idle
+    from bench_page import AS_OF, FILLED, NOW_ISO, change, wait_until_idle
     from conftest import CHROMIUM, CHROMIUM_ARGS, _serve
     from playwright.sync_api import sync_playwright
     from stores import StoreInfo
@@ -87,18 +87,8 @@ def main() -> None:
                 for what in CHANGES:
                     page.wait_for_timeout(1500)
                     wait_until_idle()
-                    before, embeds, task = page.evaluate(STAMPS), page.evaluate("__embeds"), busy()
-                    start = time.monotonic()
-                    if what in ("department", "another"):
-                        index = 1 if what == "department" else 2
-                        page.locator(".dk-scope select").select_option(index=index)
-                    else:
-                        page.locator(".dk-period select").select_option(label=what)
-                    ids = period_cards if what[0].isupper() else all_cards
-                    page.wait_for_function(
-                        UPDATED % STAMPS, arg=[before, ids], timeout=120_000, polling=20
-                    )
-                    took = time.monotonic() - start
+                    embeds, task = page.evaluate("__embeds"), busy()
+                    took = change(page, what, period_cards, all_cards)
                     time.sleep(1.0)  # the drawing after the last stamp counts too
                     row = (took, busy() - task, page.evaluate("__embeds") - embeds)
                     again = what in seen

@@ -7,7 +7,7 @@ from the one drawn only in its rows and in the values of its plain params
 spec's structure:
 
 * rows are ordered by a column (:func:`by_order`), not by a list of their values;
-* rows are sized by a step (:data:`ROW`), not by a height computed from their count;
+* rows are sized by ``alt.Step``, not by a height computed from their count;
 * a number the chart is laid out by (the x scale's end, :func:`top`) and a title with numbers
   in it (:func:`title`) are params, whose values the page can set in the drawn view.
 """
@@ -20,7 +20,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-__all__ = ["ORDER", "TOP", "at_top", "by_order", "ordered", "step", "title", "top", "top_scale"]
+__all__ = ["ORDER", "TOP", "at_top", "by_order", "ordered", "title", "top", "top_scale"]
 
 #: The column rows are ordered by (added by :func:`ordered`).
 ORDER = "row_order"
@@ -43,11 +43,6 @@ def ordered(
 def by_order(field: str = ORDER) -> alt.EncodingSortField:
     """A discrete axis in the rows' order (the smallest ``field`` of each value first)."""
     return alt.EncodingSortField(field=field, op="min", order="ascending")
-
-
-def step(pixels: int) -> alt.Step:
-    """A chart height of ``pixels`` per row of its discrete y axis."""
-    return alt.Step(pixels)
 
 
 def top(value: float) -> alt.Parameter:

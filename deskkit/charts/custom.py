@@ -104,5 +104,5 @@ def custom_chart(
         x=alt.X("value:Q"), text=alt.Text("text:N")
     )
     return alt.layer(
-        bars, labels, data=frame, width=_WIDTH, height=_shape.step(_ROW_HEIGHT)
+        bars, labels, data=frame, width=_WIDTH, height=alt.Step(_ROW_HEIGHT)
     ).add_params(_shape.top(top))

@@ -107,5 +107,5 @@ def goals_chart(result: Goals, currency: str = "", lang: str = "en") -> alt.Laye
         target,
         data=frame,
         width=_WIDTH,
-        height=_shape.step(_ROW_HEIGHT),
+        height=alt.Step(_ROW_HEIGHT),
     ).add_params(_shape.top(top))

@@ -65,5 +65,5 @@ def payment_counters_chart(
         x=x, text=alt.Text("label:N")
     )
     return alt.layer(
-        bars, labels, data=frame, width=_WIDTH, height=_shape.step(_ROW_HEIGHT)
+        bars, labels, data=frame, width=_WIDTH, height=alt.Step(_ROW_HEIGHT)
     ).add_params(_shape.top(top))

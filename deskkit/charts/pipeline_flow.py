@@ -92,5 +92,5 @@ def pipeline_flow_chart(
         x=_shape.at_top(), text=alt.Text("net_text:N")
     )
     return alt.layer(
-        bars, labels, net, data=frame, width=_WIDTH, height=_shape.step(_ROW_HEIGHT)
+        bars, labels, net, data=frame, width=_WIDTH, height=alt.Step(_ROW_HEIGHT)
     ).add_params(_shape.top(top))

@@ -98,5 +98,5 @@ def lead_sources_chart(result: LeadSources, currency: str = "", lang: str = "en"
         x=alt.X("deals:Q", scale=scale), text=alt.Text("label:N")
     )
     return alt.layer(
-        deals, won, labels, data=frame, width=_WIDTH, height=_shape.step(_ROW_HEIGHT)
+        deals, won, labels, data=frame, width=_WIDTH, height=alt.Step(_ROW_HEIGHT)
     ).add_params(_shape.top(top))

@@ -84,5 +84,5 @@ def overdue_tasks_chart(
         x=x, text=alt.Text("label:N")
     )
     return alt.layer(
-        bars, labels, data=frame, width=_WIDTH, height=_shape.step(_OFFSET_STEP)
+        bars, labels, data=frame, width=_WIDTH, height=alt.Step(_OFFSET_STEP)
     ).add_params(_shape.top(top))

@@ -102,5 +102,5 @@ def system_usage_chart(result: SystemUsage, currency: str = "", lang: str = "en"
         data=frame,
         resolve=alt.Resolve(scale=alt.ScaleResolveMap(color="independent")),
         width=_WIDTH,
-        height=_shape.step(_ROW_HEIGHT),
+        height=alt.Step(_ROW_HEIGHT),
     ).add_params(_shape.top(top))

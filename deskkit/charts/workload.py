@@ -86,7 +86,7 @@ def deals_by_manager_chart(
         )
     )
     return alt.layer(
-        bars, ticks, labels, data=frame, width=_WIDTH, height=_shape.step(_ROW), title=title
+        bars, ticks, labels, data=frame, width=_WIDTH, height=alt.Step(_ROW), title=title
     ).add_params(_shape.top(top), text)
 
 
@@ -139,7 +139,7 @@ def deals_without_tasks_chart(
         )
     )
     return alt.layer(
-        whole, part, labels, data=frame, width=_WIDTH, height=_shape.step(_ROW), title=title
+        whole, part, labels, data=frame, width=_WIDTH, height=alt.Step(_ROW), title=title
     ).add_params(_shape.top(top), text)
 
 
@@ -203,7 +203,7 @@ def forecast_chart(result: Forecast, currency: str = "", lang: str = "en") -> al
         )
     )
     return alt.layer(
-        whole, part, labels, data=frame, width=_WIDTH, height=_shape.step(_ROW), title=title
+        whole, part, labels, data=frame, width=_WIDTH, height=alt.Step(_ROW), title=title
     ).add_params(_shape.top(top), text)
 
 
@@ -241,4 +241,4 @@ def latest_deals_chart(result: LatestDeals, currency: str = "", lang: str = "en"
     layers.append(
         base.mark_text(align="right", style="dk-value").encode(x=at(600), text=alt.Text("price:N"))
     )
-    return alt.layer(*layers, data=frame, width=600, height=_shape.step(_ROW))
+    return alt.layer(*layers, data=frame, width=600, height=alt.Step(_ROW))
