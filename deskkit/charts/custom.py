@@ -103,6 +103,11 @@ def custom_chart(
     labels = base.mark_text(align="left", dx=4, style="dk-value").encode(
         x=alt.X("value:Q"), text=alt.Text("text:N")
     )
-    return alt.layer(
-        bars, labels, data=frame, width=_WIDTH, height=alt.Step(_ROW_HEIGHT)
-    ).add_params(_shape.top(top))
+    return _shape.layer(
+        bars,
+        labels,
+        data=frame,
+        width=_WIDTH,
+        height=alt.Step(_ROW_HEIGHT),
+        values=(_shape.top(top),),
+    )

@@ -100,7 +100,7 @@ def goals_chart(result: Goals, currency: str = "", lang: str = "en") -> alt.Laye
         .mark_rule(strokeDash=[4, 3], style="dk-note")
         .encode(x=alt.X("share:Q"))
     )
-    return alt.layer(
+    return _shape.layer(
         bars,
         previous,
         labels,
@@ -108,4 +108,5 @@ def goals_chart(result: Goals, currency: str = "", lang: str = "en") -> alt.Laye
         data=frame,
         width=_WIDTH,
         height=alt.Step(_ROW_HEIGHT),
-    ).add_params(_shape.top(top))
+        values=(_shape.top(top),),
+    )

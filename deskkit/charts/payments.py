@@ -64,6 +64,11 @@ def payment_counters_chart(
     labels = base.mark_text(align="left", dx=4, style="dk-value").encode(
         x=x, text=alt.Text("label:N")
     )
-    return alt.layer(
-        bars, labels, data=frame, width=_WIDTH, height=alt.Step(_ROW_HEIGHT)
-    ).add_params(_shape.top(top))
+    return _shape.layer(
+        bars,
+        labels,
+        data=frame,
+        width=_WIDTH,
+        height=alt.Step(_ROW_HEIGHT),
+        values=(_shape.top(top),),
+    )

@@ -91,6 +91,12 @@ def pipeline_flow_chart(
     net = base.mark_text(align="right", style="dk-note").encode(
         x=_shape.at_top(), text=alt.Text("net_text:N")
     )
-    return alt.layer(
-        bars, labels, net, data=frame, width=_WIDTH, height=alt.Step(_ROW_HEIGHT)
-    ).add_params(_shape.top(top))
+    return _shape.layer(
+        bars,
+        labels,
+        net,
+        data=frame,
+        width=_WIDTH,
+        height=alt.Step(_ROW_HEIGHT),
+        values=(_shape.top(top),),
+    )

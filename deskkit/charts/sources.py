@@ -97,6 +97,12 @@ def lead_sources_chart(result: LeadSources, currency: str = "", lang: str = "en"
     labels = base.mark_text(align="left", dx=4, style="dk-value").encode(
         x=alt.X("deals:Q", scale=scale), text=alt.Text("label:N")
     )
-    return alt.layer(
-        deals, won, labels, data=frame, width=_WIDTH, height=alt.Step(_ROW_HEIGHT)
-    ).add_params(_shape.top(top))
+    return _shape.layer(
+        deals,
+        won,
+        labels,
+        data=frame,
+        width=_WIDTH,
+        height=alt.Step(_ROW_HEIGHT),
+        values=(_shape.top(top),),
+    )

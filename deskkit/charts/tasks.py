@@ -83,6 +83,11 @@ def overdue_tasks_chart(
     labels = base.mark_text(align="left", dx=3, style="dk-value").encode(
         x=x, text=alt.Text("label:N")
     )
-    return alt.layer(
-        bars, labels, data=frame, width=_WIDTH, height=alt.Step(_OFFSET_STEP)
-    ).add_params(_shape.top(top))
+    return _shape.layer(
+        bars,
+        labels,
+        data=frame,
+        width=_WIDTH,
+        height=alt.Step(_OFFSET_STEP),
+        values=(_shape.top(top),),
+    )

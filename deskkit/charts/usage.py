@@ -95,7 +95,7 @@ def system_usage_chart(result: SystemUsage, currency: str = "", lang: str = "en"
         text=alt.Text("change:N"),
         color=alt.Color("trend:N", scale=trend, legend=None),
     )
-    return alt.layer(
+    return _shape.layer(
         bars,
         labels,
         change,
@@ -103,4 +103,5 @@ def system_usage_chart(result: SystemUsage, currency: str = "", lang: str = "en"
         resolve=alt.Resolve(scale=alt.ScaleResolveMap(color="independent")),
         width=_WIDTH,
         height=alt.Step(_ROW_HEIGHT),
-    ).add_params(_shape.top(top))
+        values=(_shape.top(top),),
+    )

@@ -85,9 +85,16 @@ def deals_by_manager_chart(
             over=result.over,
         )
     )
-    return alt.layer(
-        bars, ticks, labels, data=frame, width=_WIDTH, height=alt.Step(_ROW), title=title
-    ).add_params(_shape.top(top), text)
+    return _shape.layer(
+        bars,
+        ticks,
+        labels,
+        data=frame,
+        width=_WIDTH,
+        height=alt.Step(_ROW),
+        title=title,
+        values=(_shape.top(top), text),
+    )
 
 
 def deals_without_tasks_chart(
@@ -138,9 +145,16 @@ def deals_without_tasks_chart(
             budget=money(result.budget, currency),
         )
     )
-    return alt.layer(
-        whole, part, labels, data=frame, width=_WIDTH, height=alt.Step(_ROW), title=title
-    ).add_params(_shape.top(top), text)
+    return _shape.layer(
+        whole,
+        part,
+        labels,
+        data=frame,
+        width=_WIDTH,
+        height=alt.Step(_ROW),
+        title=title,
+        values=(_shape.top(top), text),
+    )
 
 
 def forecast_frame(result: Forecast, currency: str = "") -> pd.DataFrame:
@@ -202,9 +216,16 @@ def forecast_chart(result: Forecast, currency: str = "", lang: str = "en") -> al
             deals=count(result.deals),
         )
     )
-    return alt.layer(
-        whole, part, labels, data=frame, width=_WIDTH, height=alt.Step(_ROW), title=title
-    ).add_params(_shape.top(top), text)
+    return _shape.layer(
+        whole,
+        part,
+        labels,
+        data=frame,
+        width=_WIDTH,
+        height=alt.Step(_ROW),
+        title=title,
+        values=(_shape.top(top), text),
+    )
 
 
 def latest_deals_chart(result: LatestDeals, currency: str = "", lang: str = "en") -> alt.LayerChart:

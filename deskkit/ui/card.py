@@ -349,7 +349,13 @@ def chart_spec(build: Callable[..., Any], result: Any, style: CardStyle) -> dict
         if hit is not None and hit[0] is result:  # the id may be a dead result's
             _SPECS.move_to_end(key)
             return hit[1]
-    chart = _call_chart(build, result, style)
+    # Nor while it is built (Altair's DEBUG_MODE validates each object made): a global switch,
+    # which Altair's own copies already turn off and on from every thread, so that in a
+    # desktop drawing cards on several threads it ended up off after the first cards anyway.
+    from altair.utils.schemapi import debug_mode
+
+    with debug_mode(False):
+        chart = _call_chart(build, result, style)
     spec = None if chart is None else chart.to_dict(validate=False)
     with _SPECS_LOCK:
         _SPECS[key] = (result, spec)

@@ -389,6 +389,26 @@ def _structure(spec: dict) -> str:
     return text
 
 
+def test_shape_layer_writes_the_spec_add_params_writes():
+    """Builders put their plain params on the layer chart at once (add_params copies the
+    whole chart twice over): the spec must be the same, params lifted to the top level."""
+    import pandas as pd
+
+    from deskkit.charts import _shape
+
+    frame = _shape.ordered(pd.DataFrame({"n": [3, 1], "who": ["a", "b"]}))
+    base = alt.Chart().encode(y=alt.Y("who:N", sort=_shape.by_order()))
+    bars = base.mark_bar().encode(x=alt.X("n:Q", scale=_shape.top_scale()))
+    text = base.mark_text().encode(x=alt.X("n:Q", scale=_shape.top_scale()), text="n:Q")
+    title, value = _shape.title("4 deals")
+    kwargs = {"data": frame, "width": 200, "height": alt.Step(12), "title": title}
+    ours = _shape.layer(bars, text, values=(_shape.top(4.5), value), **kwargs).to_dict()
+    theirs = alt.layer(bars, text, **kwargs).add_params(_shape.top(4.5), value).to_dict()
+    assert ours == theirs
+    assert [p["name"] for p in ours["params"]] == ["dk_top", "dk_title"]
+    assert all("params" not in layer for layer in ours["layer"])
+
+
 def test_the_page_compares_specs_as_this_test_does():
     """The mirror above follows the page's rule: rows and plain params' values are data."""
     from deskkit.ui._charts import CHART_JS
