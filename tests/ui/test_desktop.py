@@ -16,6 +16,7 @@ from deskkit import widgets as registry
 from deskkit.desk import Desk
 from deskkit.ui import Desktop, FilterState, LayoutStore, Runner, render
 from deskkit.ui.card import MAX_KPIS
+from deskkit.ui.desktop import _filters
 from deskkit.ui.runner import cache_key, pinned
 from deskkit.ui.url import ViewState, parse_query, to_query
 
@@ -583,3 +584,65 @@ def test_chart_specs_are_built_once_per_result_and_language(app):
     assert card._spec_dict == first
     other = chart_spec(build, result, ru)
     assert other is not first and other != first
+
+
+# Prefetching the other scopes' views ---------------------------------------------------------
+
+
+def test_a_prefetched_department_draws_at_once(desk, layouts):
+    """Once a view stayed, the desktop computes the same period for everyone and each
+    department in the background: switching to one then draws every card from the cache."""
+    runner = Runner()
+    try:
+        app = Desktop(desk, layouts=layouts, chart_mode="svg", runner=runner, prefetch_after=0)
+        app.wait()
+        deadline = time.monotonic() + 120
+        while not app._prefetched and time.monotonic() < deadline:
+            time.sleep(0.02)  # the timer's prefetch is on its way
+        for future in list(app._prefetched):
+            future.result(timeout=120)
+        cached = dict(runner._cache)
+        groups = sorted(desk.departments()["group_id"])
+        assert len(cached) >= len(app.order) * (1 + len(groups))
+        app.filters.set_state(replace(app.state, department=int(groups[-1])))
+        app.refresh()
+        # Drawn within refresh() itself: nothing was left to compute.
+        assert all(card.result is not None and not card.busy for card in app.cards.values())
+        filters = _filters(app.state)
+        own = [cache_key(card.spec, app._now, filters) for card in app.cards.values()]
+        assert all(key in cached for key in own)
+        fresh = app.cards["pipeline_flow"].result
+        assert fresh.new == desk.pipeline_flow("month", department=int(groups[-1])).new
+    finally:
+        runner.close()
+
+
+def test_a_view_left_drops_its_prefetch_not_started(desk, layouts):
+    runner = Runner()
+    try:
+        app = Desktop(desk, layouts=layouts, chart_mode="svg", runner=runner)
+        app.wait()
+        app._prefetch(app._view)  # as the timer would
+        queued = list(app._prefetched)
+        assert queued
+        app.filters.set_state(replace(app.state, period="week"))
+        app.refresh()
+        app.wait()
+        assert all(f.done() or f.running() for f in queued)
+        dropped = [f for f in queued if f.cancelled()]
+        assert dropped  # two workers at most had started on them
+        assert not any(f in dropped for f in runner._cache.values())
+        assert app._prefetched == []  # nothing asked for the week view (prefetch_after=None)
+    finally:
+        runner.close()
+
+
+def test_prefetch_setting_from_the_environment():
+    from deskkit.ui.desktop import PREFETCH_AFTER, _prefetch_setting
+
+    assert _prefetch_setting(None) == _prefetch_setting(" ") == PREFETCH_AFTER
+    assert _prefetch_setting("off") is None and _prefetch_setting("Never") is None
+    assert _prefetch_setting("2.5") == 2.5 and _prefetch_setting("0") == 0
+    for bad in ("soon", "-1", "nan"):
+        with pytest.raises(ValueError, match="DESKKIT_PREFETCH"):
+            _prefetch_setting(bad)
