@@ -10,7 +10,9 @@ headless Chromium through Playwright with every non-local request blocked, and r
 that follows the period drew again after the change (the "now" cards keep their numbers).
 The first two changes come right after the page filled, while Voilà preheats the next
 visitor's kernel; a third (a period not asked for before) once the machine is idle again;
-then a department instead of everyone, and another department (every card anew).
+then a department instead of everyone, and another department (every card anew); last, once
+idle again, a third department, which the page has computed meanwhile unless run with
+``--prefetch off`` (the served page's ``DESKKIT_PREFETCH``).
 """
 
 from __future__ import annotations
@@ -65,12 +67,12 @@ def wait_until_idle(busy_below: float = 0.15, timeout: float = 90.0) -> float:
 
 def change(page, what: str, period_cards: list[str], all_cards: list[str]) -> float:
     """Make one filter change on the page and return the seconds until every card it touches
-    drew again: ``"department"`` / ``"another"`` pick the first / second department, any other
+    drew again: ``"department"`` / ``"another"`` / ``"third"`` pick that department, any other
     ``what`` is a period button's label (only the cards that follow the period redraw)."""
     before = page.evaluate(STAMPS)
     start = time.monotonic()
-    if what in ("department", "another"):
-        index = 1 if what == "department" else 2
+    if what in ("department", "another", "third"):
+        index = {"department": 1, "another": 2, "third": 3}[what]
         page.locator(".dk-scope select").select_option(index=index)
     else:
         page.locator(".dk-period select").select_option(label=what)
@@ -106,7 +108,15 @@ def main() -> None:
         help="run Chromium at this nice value (1-19), as if the visitor's browser ran on a "
         "computer of its own instead of sharing the server's 2 cores at equal priority",
     )
+    parser.add_argument(
+        "--prefetch",
+        default="",
+        help="the served page's DESKKIT_PREFETCH ('off': no view computed before it is asked "
+        "for; unset: the product's default)",
+    )
     args = parser.parse_args()
+    if args.prefetch:
+        os.environ["DESKKIT_PREFETCH"] = args.prefetch
 
     from conftest import CHROMIUM, CHROMIUM_ARGS, _serve
     from playwright.sync_api import sync_playwright
@@ -125,6 +135,7 @@ def main() -> None:
     idle_changes: list[float] = []  # a new period once the next kernel is preheated
     scope_changes: list[float] = []  # then a department: all 16 cards anew
     scope_again: list[float] = []  # then another department
+    scope_settled: list[float] = []  # once idle, a department not asked for before
     waited: list[float] = []
     n_charts = len([w for w in default if w.chart])
     data = Path(tempfile.mkdtemp(prefix="deskkit-bench-"))
@@ -182,9 +193,19 @@ def main() -> None:
                 # a core for 10 s). Then once that is done: a period never asked for before.
                 # Last, a department instead of everyone, then another: every card recomputes
                 # ("now" ones too); the second reuses the first one's compiled queries.
-                for period in ("Week", "Month", "idle", "Quarter", "department", "another"):
-                    if period == "idle":
-                        waited.append(wait_until_idle())
+                # Once idle again (the visitor read the page): a department not asked for
+                # before, which the page may have computed meanwhile (DESKKIT_PREFETCH).
+                steps = ("Week", "Month", "idle", "Quarter", "department", "another")
+                for period in (*steps, "settle", "third"):
+                    if period in ("idle", "settle"):
+                        if period == "settle":  # a visitor reads the page for a while
+                            time.sleep(3)
+                        took = wait_until_idle()
+                        if period == "idle":
+                            waited.append(took)
+                        continue
+                    if period == "third":
+                        scope_settled.append(change(page, period, period_cards, all_cards))
                         continue
                     frames[0] = 0
                     took = change(page, period, period_cards, all_cards)
@@ -211,6 +232,7 @@ def main() -> None:
                     f"{changes[-2]:.2f} / {changes[-1]:.2f} s, new period once idle "
                     f"{idle_changes[-1]:.2f} s (waited {waited[-1]:.0f} s), a department "
                     f"{scope_changes[-1]:.2f} s, another {scope_again[-1]:.2f} s, "
+                    f"a third once idle {scope_settled[-1]:.2f} s, "
                     f"{page_bytes[-1] / 1e6:.2f} MB, "
                     f"{views[-1]} views, {frames_load[-1]} ws messages to filled, "
                     f"{frames_change[-2]} / {frames_change[-1]} per change",
@@ -244,6 +266,10 @@ def main() -> None:
             "median": statistics.median(scope_again),
             "max": max(scope_again),
         },
+        "third_department_once_idle_s": {
+            "median": statistics.median(scope_settled),
+            "max": max(scope_settled),
+        },
         "filter_change_to_updated_s": {"median": statistics.median(changes), "max": max(changes)},
         "page_mb": {"median": statistics.median(page_bytes) / 1e6},
         "widget_views": {"median": statistics.median(views)},
@@ -253,10 +279,13 @@ def main() -> None:
         },
         "cpu": os.cpu_count(),
         "client_nice": args.client_nice,
+        "prefetch": os.environ.get("DESKKIT_PREFETCH", "default"),
     }
     print(json.dumps(out, indent=2))
     Path(ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
     name = "page.json" if args.client_nice <= 0 else "page-client-niced.json"
+    if args.prefetch:
+        name = name.replace(".json", f"-prefetch-{args.prefetch}.json")
     (ROOT / "bench" / "results" / name).write_text(json.dumps(out, indent=2))
 
 
