@@ -361,12 +361,12 @@ class Desktop:
         drawn = [self._compute(card_id, gate=gate) for card_id in order]
         when_all(drawn).add_done_callback(lambda _: gate.set_result(None))
         if self.prefetch_after is not None:
-            gate.add_done_callback(lambda _: self._schedule_prefetch(view))
+            wait = self.prefetch_after
+            gate.add_done_callback(lambda _: self._schedule_prefetch(view, wait))
         self._update_events_badge()
 
-    def _schedule_prefetch(self, view: int) -> None:
-        assert self.prefetch_after is not None
-        timer = threading.Timer(self.prefetch_after, self._on_main, (self._prefetch, view))
+    def _schedule_prefetch(self, view: int, wait: float) -> None:
+        timer = threading.Timer(wait, self._on_main, (self._prefetch, view))
         timer.daemon = True
         timer.start()
 

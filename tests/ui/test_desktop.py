@@ -637,6 +637,20 @@ def test_a_view_left_drops_its_prefetch_not_started(desk, layouts):
         runner.close()
 
 
+def test_the_served_page_prefetches_unless_told_not_to(test_store, layouts):
+    from deskkit.ui.desktop import PREFETCH_AFTER
+
+    env = {"DESKKIT_STORE": str(test_store.path), "DESKKIT_NOW": test_store.now_iso}
+    for setting, expected in ((None, PREFETCH_AFTER), ("off", None), ("0.5", 0.5)):
+        environ = env if setting is None else {**env, "DESKKIT_PREFETCH": setting}
+        runner = Runner()
+        try:
+            app = Desktop.from_environment(environ, layouts=layouts, runner=runner, compute=False)
+            assert app.prefetch_after == expected
+        finally:
+            runner.close()
+
+
 def test_prefetch_setting_from_the_environment():
     from deskkit.ui.desktop import PREFETCH_AFTER, _prefetch_setting
 
