@@ -12,7 +12,8 @@ The first two changes come right after the page filled, while Voilà preheats th
 visitor's kernel; a third (a period not asked for before) once the machine is idle again;
 then a department instead of everyone, and another department (every card anew); last, once
 idle again, a third department, which the page has computed meanwhile unless run with
-``--prefetch off`` (the served page's ``DESKKIT_PREFETCH``).
+``--prefetch off`` (the served page's ``DESKKIT_PREFETCH``). ``--processes off`` computes the
+cards in the kernel's threads instead of worker processes (``DESKKIT_PROCESSES``).
 """
 
 from __future__ import annotations
@@ -114,9 +115,17 @@ def main() -> None:
         help="the served page's DESKKIT_PREFETCH ('off': no view computed before it is asked "
         "for; unset: the product's default)",
     )
+    parser.add_argument(
+        "--processes",
+        default="",
+        help="the served page's DESKKIT_PROCESSES ('off': cards computed in the kernel's "
+        "threads; unset: the product's default, one worker process per core)",
+    )
     args = parser.parse_args()
     if args.prefetch:
         os.environ["DESKKIT_PREFETCH"] = args.prefetch
+    if args.processes:
+        os.environ["DESKKIT_PROCESSES"] = args.processes
 
     from conftest import CHROMIUM, CHROMIUM_ARGS, _serve
     from playwright.sync_api import sync_playwright
@@ -280,12 +289,15 @@ def main() -> None:
         "cpu": os.cpu_count(),
         "client_nice": args.client_nice,
         "prefetch": os.environ.get("DESKKIT_PREFETCH", "default"),
+        "processes": os.environ.get("DESKKIT_PROCESSES", "default"),
     }
     print(json.dumps(out, indent=2))
     Path(ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
     name = "page.json" if args.client_nice <= 0 else "page-client-niced.json"
     if args.prefetch:
         name = name.replace(".json", f"-prefetch-{args.prefetch}.json")
+    if args.processes:
+        name = name.replace(".json", f"-processes-{args.processes}.json")
     (ROOT / "bench" / "results" / name).write_text(json.dumps(out, indent=2))
 
 

@@ -124,11 +124,20 @@ def _builtin(
     period: bool = True,
     pipeline: bool = False,
 ) -> None:
-    register(
-        Widget(
-            widget_id, {"en": en, "ru": ru}, compute, chart, size, period, pipeline, builtin=True
-        )
+    widget = Widget(
+        widget_id, {"en": en, "ru": ru}, compute, chart, size, period, pipeline, builtin=True
     )
+    _BUILTINS[widget_id] = register(widget)
+
+
+#: The built-in widgets as defined here (a registered widget may replace one of them): what
+#: another process, importing deskkit, can compute by id alone.
+_BUILTINS: dict[str, Widget] = {}
+
+
+def builtin(widget_id: str) -> Widget | None:
+    """The built-in widget ``widget_id`` as deskkit defines it (None: no such built-in)."""
+    return _BUILTINS.get(widget_id)
 
 
 def _chart(module: str, name: str) -> Callable[..., Any]:

@@ -357,11 +357,34 @@ def chart_spec(build: Callable[..., Any], result: Any, style: CardStyle) -> dict
     with debug_mode(False):
         chart = _call_chart(build, result, style)
     spec = None if chart is None else chart.to_dict(validate=False)
+    remember_spec(build, result, style, spec)
+    return spec
+
+
+def use_desktop_charts() -> None:
+    """Altair set up for the desktop's charts: its theme and data transformer."""
+    import altair as alt
+
+    from deskkit.charts import DATA_TRANSFORMER, THEME
+
+    # The dashboard, not each chart builder, decides the look (style.md §5).
+    alt.theme.enable(THEME)
+    # The same values as Altair's default writes, faster; a user's own choice is kept.
+    transformers = alt.data_transformers
+    if transformers.active == "default" and not transformers.options:
+        transformers.enable(DATA_TRANSFORMER)
+
+
+def remember_spec(
+    build: Callable[..., Any], result: Any, style: CardStyle, spec: dict[str, Any] | None
+) -> None:
+    """Give :func:`chart_spec` the spec of ``build(result)`` made elsewhere (in the worker
+    process that computed the result)."""
+    key = (id(build), id(result), style.currency, style.lang)
     with _SPECS_LOCK:
         _SPECS[key] = (result, spec)
         while len(_SPECS) > _SPECS_SIZE:
             _SPECS.popitem(last=False)
-    return spec
 
 
 def _button(kind: str, text: str, cls: str, *, i: int | None = None, hidden: bool = False) -> str:

@@ -25,9 +25,10 @@ import ipywidgets as w
 
 from deskkit import widgets as registry
 from deskkit.ui import i18n
-from deskkit.ui.card import CARD_CSS, Card, CardStyle, chart_spec, frame_html
+from deskkit.ui.card import CARD_CSS, Card, CardStyle, chart_spec, frame_html, use_desktop_charts
 from deskkit.ui.filter_bar import FilterBar, FilterState
 from deskkit.ui.layout import LayoutStore
+from deskkit.ui.processes import PROCESSES_ENV, processes_setting
 from deskkit.ui.runner import Runner, after, pinned, when_all
 from deskkit.ui.url import UrlState, ViewState, parse_query, to_query
 
@@ -151,16 +152,7 @@ class Desktop:
         compute: bool = True,
         prefetch_after: float | None = None,
     ) -> None:
-        import altair as alt
-
-        from deskkit.charts import DATA_TRANSFORMER, THEME
-
-        # The dashboard, not each chart builder, decides the look (style.md §5).
-        alt.theme.enable(THEME)
-        # The same values as Altair's default writes, faster; a user's own choice is kept.
-        transformers = alt.data_transformers
-        if transformers.active == "default" and not transformers.options:
-            transformers.enable(DATA_TRANSFORMER)
+        use_desktop_charts()
         self.desk = desk
         store = desk.store
         # Warm the small cached tables here: worker threads must not race to fill them.
@@ -171,6 +163,7 @@ class Desktop:
         self._view = 0  # counts refreshes: a prefetch is for the view it was scheduled in
         self._prefetched: list[Future[Any]] = []
         self.runner = runner or Runner()
+        self.runner.style = self.style  # worker processes build the charts in it
         self.layouts = layouts or LayoutStore(store.account.subdomain or store.account.name)
         self.chart_mode = chart_mode
         self._lock = threading.RLock()
@@ -632,7 +625,7 @@ class Desktop:
         if self._lang.value != lang:
             self._lang.value = lang
         self.filters.set_language(lang)
-        style = self.style
+        style = self.runner.style = self.style
         for card in self.cards.values():
             card.set_style(style)
         self._relabel()
@@ -909,6 +902,8 @@ class Desktop:
         ``DESKKIT_VIEWER``: the user id looking (unset: unrestricted);
         ``DESKKIT_PREFETCH``: seconds before other scopes' views are computed in the
         background (unset: :data:`PREFETCH_AFTER`; ``off``: never);
+        ``DESKKIT_PROCESSES``: worker processes computing the cards (unset: one per core, up
+        to 4; ``off``: threads of the kernel only);
         ``QUERY_STRING`` (set by Voilà for the page request): the view a link asks for.
         """
         from deskkit.desk import open as open_desk
@@ -922,6 +917,8 @@ class Desktop:
             now = now.replace(tzinfo=dt.UTC)
         viewer = int(viewer_text) if viewer_text else None
         kwargs.setdefault("prefetch_after", _prefetch_setting(env.get("DESKKIT_PREFETCH")))
+        if "runner" not in kwargs:
+            kwargs["runner"] = Runner(processes=processes_setting(env.get(PROCESSES_ENV)))
         return cls(open_desk(store, viewer=viewer, now=now), **kwargs)
 
     def start(self, environ: Mapping[str, str] | None = None) -> w.Widget:

@@ -6,6 +6,10 @@ the scope, the viewer and the desk's "now". The live desktop pins "now" to the m
 (:func:`pinned`), so flipping between periods reuses the "now" widgets (forecast, deals by
 manager, ...) instead of recomputing them, and a minute later everything is fresh again.
 
+With ``processes``, built-in widgets are computed in worker processes (one per worker
+thread, see :mod:`deskkit.ui.processes`), so that a change uses every core, not one
+interpreter's turns.
+
 What the visitor is waiting for goes first: a computation submitted in the background (a
 previous period's comparison, a warm-up) waits in the queue while any other is queued, and one
 worker is kept from background ones. A view left quickly therefore does not hold up the
@@ -18,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import itertools
+import logging
 import os
 import threading
 import weakref
@@ -27,12 +32,16 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from deskkit.ui.processes import Worker, WorkerDied, can_run
 from deskkit.widgets import Filters, Widget
 
 if TYPE_CHECKING:
     from deskkit.desk import Desk
+    from deskkit.ui.card import CardStyle
 
 __all__ = ["Runner", "after", "cache_key", "pinned", "when_all"]
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -116,11 +125,30 @@ class _Task:
     taken: bool = False  # a worker took it (a promoted task is in the queue twice)
 
 
+#: The worker process of this runner thread (threads of a pool made with ``processes``).
+_here = threading.local()
+
+
+def _remote(widget: Widget, desk: Desk, filters: Filters, style: CardStyle | None) -> Any:
+    """``widget.compute(desk, filters)`` in this thread's worker process, or here while it
+    starts (or should it die on it: killed, out of memory; a new one starts)."""
+    worker: Worker = _here.worker
+    if worker.ready():
+        try:
+            return worker.compute(widget, desk, filters, style)
+        except WorkerDied as exc:
+            log.warning("%s; computing it in the kernel", exc)
+    return widget.compute(desk, filters)
+
+
 class _Pool:
     """Worker threads taking foreground tasks before background ones (each kind in the order
-    submitted), with at most ``background_limit`` background tasks running at once."""
+    submitted), with at most ``background_limit`` background tasks running at once; with
+    ``processes``, each thread drives a worker process of its own (``_remote`` tasks)."""
 
-    def __init__(self, workers: int, background_limit: int) -> None:
+    def __init__(self, workers: int, background_limit: int, *, processes: bool = False) -> None:
+        self._processes = processes
+        self.processes: list[Worker] = []  # the worker processes' handles, with processes
         self._workers = workers
         self._background_limit = background_limit
         self._queue: list[tuple[int, int, _Task]] = []
@@ -149,11 +177,20 @@ class _Pool:
     def _push(self, task: _Task) -> None:  # with the lock held
         heapq.heappush(self._queue, (int(task.background), next(self._order), task))
         if self._idle == 0 and len(self._threads) < self._workers:
-            thread = threading.Thread(target=self._work, name=f"deskkit-card_{len(self._threads)}")
-            self._threads.append(thread)
-            thread.start()
+            self._add_thread()
         else:
             self._cv.notify_all()  # a waiting background task may not be the one to wake
+
+    def _add_thread(self) -> None:  # with the lock held
+        thread = threading.Thread(target=self._work, name=f"deskkit-card_{len(self._threads)}")
+        self._threads.append(thread)
+        thread.start()
+
+    def start(self) -> None:
+        """Start every worker now (their processes take seconds to be ready)."""
+        with self._cv:
+            while len(self._threads) < self._workers and not self._closed:
+                self._add_thread()
 
     def _next(self) -> _Task | None:  # with the lock held
         while self._queue:
@@ -169,6 +206,17 @@ class _Pool:
         return None
 
     def _work(self) -> None:
+        worker = _here.worker = Worker() if self._processes else None
+        if worker is not None:
+            self.processes.append(worker)
+            worker.ready()  # starts it
+        try:
+            self._serve()
+        finally:
+            if worker is not None:
+                worker.close()
+
+    def _serve(self) -> None:
         while True:
             with self._cv:
                 self._idle += 1
@@ -225,20 +273,40 @@ threading._register_atexit(_close_all)  # type: ignore[attr-defined]
 
 
 class Runner:
-    """Runs ``widget.compute(desk, filters)`` in worker threads, at most once per cache key.
+    """Runs ``widget.compute(desk, filters)`` in worker threads (built-in widgets in worker
+    processes with ``processes=n``), at most once per cache key.
 
     ``submit`` returns a Future at once (the caller never waits); the same key asked for again
     while it computes, or after, shares one computation. Failed computations are not cached.
     ``background=True`` marks a computation nobody waits for yet (see the module docstring).
     """
 
-    def __init__(self, *, workers: int | None = None, cache_size: int = 512) -> None:
+    def __init__(
+        self, *, workers: int | None = None, cache_size: int = 512, processes: int = 0
+    ) -> None:
         self._workers = workers or min(4, (os.cpu_count() or 2) + 1)
+        self._processes = processes
         self._pool: _Pool | None = None
+        self._remote: _Pool | None = None  # the worker processes' pool
         self._cache: OrderedDict[Hashable, Future[Any]] = OrderedDict()
-        self._tasks: dict[Future[Any], _Task] = {}  # queued or running, to promote
+        # Queued or running, with their pool: to promote.
+        self._tasks: dict[Future[Any], tuple[_Pool, _Task]] = {}
         self._size = cache_size
         self._lock = threading.Lock()
+        #: The style of the charts a worker process builds beside each result (None: none).
+        self.style: CardStyle | None = None
+        if processes:
+            self._process_pool().start()  # ready by the time a visitor asks, if preheated
+
+    @property
+    def processes(self) -> int:
+        """Worker processes computing built-in widgets (0: threads only)."""
+        return self._processes
+
+    def worker_pids(self) -> list[int]:
+        """The process ids of the worker processes running now."""
+        pool = self._remote
+        return [p for p in (w.pid for w in (pool.processes if pool else [])) if p is not None]
 
     def _executor(self, desk: Desk) -> _Pool:
         if self._pool is None:
@@ -251,6 +319,14 @@ class Runner:
             weakref.finalize(self, pool.close)
         return self._pool
 
+    def _process_pool(self) -> _Pool:
+        if self._remote is None:
+            n = self._processes
+            self._remote = pool = _Pool(n, background_limit=max(1, n - 1), processes=True)
+            _POOLS.add(pool)
+            weakref.finalize(self, pool.close)
+        return self._remote
+
     def submit(
         self, widget: Widget, desk: Desk, filters: Filters, *, background: bool = False
     ) -> Future[Any]:
@@ -260,15 +336,19 @@ class Runner:
             future = self._cache.get(key)
             if future is not None:
                 self._cache.move_to_end(key)
-                task = self._tasks.get(future)
-                if task is not None and not background and self._pool is not None:
-                    self._pool.promote(task)
+                queued = self._tasks.get(future)
+                if queued is not None and not background:
+                    queued[0].promote(queued[1])
                 return future
-            pool = self._executor(desk)
-            task = pool.submit(widget.compute, (desk, filters), background)
+            if self._processes and can_run(widget, desk):
+                pool = self._process_pool()
+                task = pool.submit(_remote, (widget, desk, filters, self.style), background)
+            else:
+                pool = self._executor(desk)
+                task = pool.submit(widget.compute, (desk, filters), background)
             future = task.future
             self._cache[key] = future
-            self._tasks[future] = task
+            self._tasks[future] = (pool, task)
             while len(self._cache) > self._size:
                 self._cache.popitem(last=False)
         future.add_done_callback(lambda f: self._settled(key, f))
@@ -302,6 +382,7 @@ class Runner:
         return out
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
+        for pool in (self._pool, self._remote):
+            if pool is not None:
+                pool.close()
+        self._pool = self._remote = None

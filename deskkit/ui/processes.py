@@ -1,0 +1,262 @@
+"""Computing built-in cards in worker processes: one interpreter per core instead of one.
+
+A desktop's cards spend most of their time in Python (Ibis building and compiling
+expressions, pandas, Altair), and threads of one interpreter take turns at it: on a 2-core
+machine a filter change used one core. A :class:`Worker` is a child process that opens the
+same store file (read-only, as the kernel does), computes a built-in widget for a desk and
+filters, builds its chart spec, and sends both back pickled (a few kB). A store pickles as
+its source (:meth:`deskkit.store.Store.__reduce__`), so the result's drill-down runs on the
+kernel's own store.
+
+The runner's worker threads each drive one process (see :class:`deskkit.ui.runner.Runner`):
+its queue order, priorities and cancelling stay as they are. Widgets a notebook registered
+(their code may live only in the notebook) stay on threads.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import pickle
+import pkgutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from deskkit.widgets import Filters, Widget, builtin
+
+if TYPE_CHECKING:
+    from deskkit.desk import Desk
+    from deskkit.ui.card import CardStyle
+
+__all__ = ["Worker", "WorkerDied", "can_run", "processes_setting"]
+
+log = logging.getLogger(__name__)
+
+#: Environment variable setting the served desktop's worker processes ("off": threads only).
+PROCESSES_ENV = "DESKKIT_PROCESSES"
+
+
+class WorkerDied(RuntimeError):
+    """The worker process computing a card ended before answering."""
+
+
+def can_run(widget: Widget, desk: Desk) -> bool:
+    """Whether a worker process can compute ``widget`` on ``desk``: a built-in widget as
+    deskkit defines it, on a store another process can open."""
+    return builtin(widget.id) is widget and desk.store.reopenable
+
+
+def processes_setting(text: str | None) -> int:
+    """Worker processes from the environment variable's text: unset, one per core (none on
+    one core, where they cannot run side by side); "off" (or 0) for none; else a number."""
+    if text is None or not text.strip():
+        cores = os.cpu_count() or 1
+        return min(cores, 4) if cores > 1 else 0
+    value = text.strip().lower()
+    if value in {"off", "no", "none", "never", "false"}:
+        return 0
+    try:
+        count = int(value)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise ValueError(
+            f"{PROCESSES_ENV}={text!r}: expected a number of worker processes (0 or more) or 'off'"
+        )
+    return count
+
+
+class Worker:
+    """One child process computing cards, started by :meth:`ready` (and again after it died).
+
+    Used from one thread at a time (a runner thread owns it)."""
+
+    #: Children that may end before saying they are ready before none is started any more
+    #: (deskkit cannot be imported there, say): the cards are then computed in the kernel.
+    START_ATTEMPTS = 3
+
+    def __init__(self) -> None:
+        self._process: Any = None
+        self._conn: Connection | None = None
+        self._ready = False
+        self._failed_starts = 0
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id while it runs."""
+        process = self._process
+        return process.pid if process is not None and process.poll() is None else None
+
+    def ready(self) -> bool:
+        """Whether the child can take a card now; starts it if none runs. A child takes a
+        few seconds to import its modules: meanwhile the caller computes the card itself."""
+        if self._ready:
+            return True
+        if self._conn is None:
+            if self._failed_starts >= self.START_ATTEMPTS:
+                return False
+            self._start()
+        conn = self._conn
+        assert conn is not None
+        try:
+            if not conn.poll(0):
+                return False
+            conn.recv_bytes()  # its "ready"
+        except (EOFError, OSError):
+            self._failed_starts += 1
+            code = self._stop()
+            log.warning("a deskkit worker process ended as it started (exit code %s)", code)
+            return False
+        self._ready = True
+        return True
+
+    def _start(self) -> Connection:
+        # A fresh interpreter (not a fork of a kernel whose engine and worker threads run, which
+        # may deadlock), started as a module: multiprocessing's spawn would run the parent's
+        # main script again in the child, and a notebook or a script has no __main__ guard.
+        ours, theirs = socket.socketpair()
+        with theirs:
+            process = subprocess.Popen(
+                [sys.executable, "-c", _CHILD, str(theirs.fileno()), str(os.getpid())],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+                env=_child_environment(),
+            )
+        self._process, self._conn = process, Connection(ours.detach())
+        return self._conn
+
+    def compute(self, widget: Widget, desk: Desk, filters: Filters, style: CardStyle | None) -> Any:
+        """``widget.compute(desk, filters)`` in the child (once :meth:`ready`); its chart spec
+        in ``style`` is remembered for the card (see :func:`deskkit.ui.card.chart_spec`)."""
+        conn = self._conn
+        if conn is None or not self._ready:
+            raise RuntimeError("the worker process is not ready")
+        request = pickle.dumps((widget.id, desk, filters, style), pickle.HIGHEST_PROTOCOL)
+        try:
+            conn.send_bytes(request)
+            kind, payload = pickle.loads(conn.recv_bytes())
+        except (EOFError, OSError) as exc:
+            code = self._stop()
+            raise WorkerDied(
+                f"the worker process computing {widget.id!r} ended (exit code {code})"
+            ) from exc
+        if kind == "error":
+            raise payload
+        result, spec, built = payload
+        if style is not None and widget.chart is not None and built:
+            from deskkit.ui.card import remember_spec
+
+            remember_spec(widget.chart, result, style, spec)
+        return result
+
+    def _stop(self) -> int | None:
+        process, conn = self._process, self._conn
+        self._process = self._conn = None
+        self._ready = False
+        if conn is not None:
+            conn.close()  # the child's next read ends it
+        if process is None:
+            return None
+        try:
+            return process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            return process.wait()
+
+    def close(self) -> None:
+        """End the child (it exits once its pipe closes)."""
+        self._stop()
+
+
+def _child_environment() -> dict[str, str]:
+    """The kernel's environment, with this deskkit importable (even if not installed)."""
+    env = dict(os.environ)
+    here = Path(__file__).resolve().parents[2]
+    if here.name not in {"site-packages", "dist-packages"}:  # a source checkout
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(here), env.get("PYTHONPATH")) if p)
+    return env
+
+
+#: What the child runs: this module's loop on the socket it was given.
+_CHILD = (
+    "import sys; from multiprocessing.connection import Connection; "
+    "from deskkit.ui.processes import _serve; "
+    "_serve(Connection(int(sys.argv[1])), int(sys.argv[2]))"
+)
+
+
+def _serve(conn: Connection, parent: int) -> None:
+    """The child's loop: answer requests until the pipe closes (the parent ended)."""
+    threading.Thread(target=_watch, args=(parent,), daemon=True).start()
+    _setup()
+    try:
+        conn.send_bytes(b"ready")
+    except (EOFError, OSError):
+        return
+    while True:
+        try:
+            request = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        try:
+            reply = ("ok", _answer(*pickle.loads(request)))
+        except Exception as exc:  # the card shows it
+            exc.add_note(f"(in a deskkit worker process)\n{traceback.format_exc()}")
+            reply = ("error", exc)
+        try:
+            data = pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
+        except Exception:  # an exception that does not pickle: its text does
+            error = reply[1] if reply[0] == "error" else None
+            text = f"{type(error).__name__}: {error}" if error else "a result that did not pickle"
+            data = pickle.dumps(("error", RuntimeError(text)))
+        try:
+            conn.send_bytes(data)
+        except (EOFError, OSError):
+            return
+
+
+def _answer(
+    widget_id: str, desk: Desk, filters: Filters, style: CardStyle | None
+) -> tuple[Any, Any, bool]:
+    widget = builtin(widget_id)
+    if widget is None:
+        raise KeyError(f"no built-in widget {widget_id!r}")
+    store = desk.store
+    if store.compile_cache is not None:
+        store.compile_cache.eager = True  # a desktop asks the same queries all day
+    result = widget.compute(desk, filters)
+    spec: Any = None
+    if style is not None and widget.chart is not None:
+        from deskkit.ui.card import chart_spec
+
+        try:
+            spec = chart_spec(widget.chart, result, style)
+        except Exception:  # the card builds it again, and shows what failed
+            return result, None, False
+    return result, spec, True
+
+
+def _setup() -> None:
+    """Import what cards need (before the child says it is ready) and set Altair up."""
+    import deskkit.charts
+    import deskkit.desk  # the metrics, Ibis and the engine
+    from deskkit.ui.card import use_desktop_charts
+
+    for module in pkgutil.iter_modules(deskkit.charts.__path__):
+        importlib.import_module(f"deskkit.charts.{module.name}")
+    use_desktop_charts()  # the specs the kernel would build
+
+
+def _watch(parent: int) -> None:
+    """End the child once its parent is gone, even in the middle of a computation."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
