@@ -400,7 +400,20 @@ class Desktop:
         """Compute the default view in the background without drawing it (a preheated kernel,
         before the request): if the request asks for that view at the same "now", its cards
         are filled from the runner's cache at once; otherwise the engine, the compiled SQL
-        and the chart modules are warm."""
+        and the chart modules are warm. With worker processes, once they are ready: it is
+        their engines and compiled SQL that the visitor's changes then use."""
+        if not self.runner.processes:
+            self._warm_now()
+            return
+
+        def when_ready() -> None:
+            self.runner.wait_ready()
+            if not self._started:
+                self._warm_now()
+
+        threading.Thread(target=when_ready, name="deskkit-warm", daemon=True).start()
+
+    def _warm_now(self) -> None:
         filters = _filters(self.state)
         futures = []
         for card_id in self.order:
@@ -902,8 +915,8 @@ class Desktop:
         ``DESKKIT_VIEWER``: the user id looking (unset: unrestricted);
         ``DESKKIT_PREFETCH``: seconds before other scopes' views are computed in the
         background (unset: :data:`PREFETCH_AFTER`; ``off``: never);
-        ``DESKKIT_PROCESSES``: worker processes computing the cards (unset: one per core, up
-        to 4; ``off``: threads of the kernel only);
+        ``DESKKIT_PROCESSES``: worker processes computing the built-in cards (unset: see
+        :func:`~deskkit.ui.processes.processes_setting`; ``off``: the kernel's threads only);
         ``QUERY_STRING`` (set by Voilà for the page request): the view a link asks for.
         """
         from deskkit.desk import open as open_desk

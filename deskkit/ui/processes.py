@@ -54,12 +54,20 @@ def can_run(widget: Widget, desk: Desk) -> bool:
     return builtin(widget.id) is widget and desk.store.reopenable
 
 
-def processes_setting(text: str | None) -> int:
-    """Worker processes from the environment variable's text: unset, one per core (none on
-    one core, where they cannot run side by side); "off" (or 0) for none; else a number."""
+#: Cores a machine needs before the served page uses worker processes unless told to. On 2
+#: cores they did not pay (bench/README.md, thirteenth session): the cores are already shared
+#: by the kernel, Voilà and, when the page is tested there, the browser; and each preheated
+#: kernel's workers import for seconds beside the visitor's first changes.
+MIN_CORES = 4
+
+
+def processes_setting(text: str | None, cores: int | None = None) -> int:
+    """Worker processes from the environment variable's text: unset, one per core up to 4 on
+    a machine of at least :data:`MIN_CORES` cores (else none); "off" (or 0) for none; else
+    a number."""
     if text is None or not text.strip():
-        cores = os.cpu_count() or 1
-        return min(cores, 4) if cores > 1 else 0
+        cores = cores or os.cpu_count() or 1
+        return min(cores, 4) if cores >= MIN_CORES else 0
     value = text.strip().lower()
     if value in {"off", "no", "none", "never", "false"}:
         return 0
@@ -88,6 +96,9 @@ class Worker:
         self._conn: Connection | None = None
         self._ready = False
         self._failed_starts = 0
+        self._lock = threading.Lock()  # its start: another thread may wait for it to be ready
+        #: Cards the child computed (its replies, errors included).
+        self.answered = 0
 
     @property
     def pid(self) -> int | None:
@@ -95,28 +106,38 @@ class Worker:
         process = self._process
         return process.pid if process is not None and process.poll() is None else None
 
-    def ready(self) -> bool:
-        """Whether the child can take a card now; starts it if none runs. A child takes a
-        few seconds to import its modules: meanwhile the caller computes the card itself."""
-        if self._ready:
-            return True
-        if self._conn is None:
-            if self._failed_starts >= self.START_ATTEMPTS:
+    def ready(self, timeout: float = 0.0) -> bool:
+        """Whether the child can take a card now (waiting up to ``timeout`` seconds for it);
+        starts it if none runs. A child takes a few seconds to import its modules: meanwhile
+        the caller computes the card itself."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:  # held briefly: the runner's thread asks too, and must not wait
+                if self._ready:
+                    return True
+                if self._conn is None:
+                    if self._failed_starts >= self.START_ATTEMPTS:
+                        return False
+                    self._start()
+                if self._said_ready():
+                    self._ready = True
+                    return True
+            if time.monotonic() >= deadline:
                 return False
-            self._start()
+            time.sleep(0.02)
+
+    def _said_ready(self) -> bool:  # with the lock held
         conn = self._conn
-        assert conn is not None
         try:
-            if not conn.poll(0):
+            if conn is None or not conn.poll(0):
                 return False
             conn.recv_bytes()  # its "ready"
+            return True
         except (EOFError, OSError):
             self._failed_starts += 1
             code = self._stop()
             log.warning("a deskkit worker process ended as it started (exit code %s)", code)
             return False
-        self._ready = True
-        return True
 
     def _start(self) -> Connection:
         # A fresh interpreter (not a fork of a kernel whose engine and worker threads run, which
@@ -148,6 +169,7 @@ class Worker:
             raise WorkerDied(
                 f"the worker process computing {widget.id!r} ended (exit code {code})"
             ) from exc
+        self.answered += 1
         if kind == "error":
             raise payload
         result, spec, built = payload

@@ -25,6 +25,7 @@ import itertools
 import logging
 import os
 import threading
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Sequence
@@ -182,7 +183,12 @@ class _Pool:
             self._cv.notify_all()  # a waiting background task may not be the one to wake
 
     def _add_thread(self) -> None:  # with the lock held
-        thread = threading.Thread(target=self._work, name=f"deskkit-card_{len(self._threads)}")
+        worker = Worker() if self._processes else None
+        if worker is not None:
+            self.processes.append(worker)
+        thread = threading.Thread(
+            target=self._work, args=(worker,), name=f"deskkit-card_{len(self._threads)}"
+        )
         self._threads.append(thread)
         thread.start()
 
@@ -205,10 +211,9 @@ class _Pool:
             return task
         return None
 
-    def _work(self) -> None:
-        worker = _here.worker = Worker() if self._processes else None
+    def _work(self, worker: Worker | None) -> None:
+        _here.worker = worker
         if worker is not None:
-            self.processes.append(worker)
             worker.ready()  # starts it
         try:
             self._serve()
@@ -302,6 +307,18 @@ class Runner:
     def processes(self) -> int:
         """Worker processes computing built-in widgets (0: threads only)."""
         return self._processes
+
+    def wait_ready(self, timeout: float = 60.0) -> bool:
+        """Wait until every worker process can take cards; False if one could not in time
+        (or there are none)."""
+        pool = self._remote
+        if pool is None:
+            return False
+        deadline = time.monotonic() + timeout
+        workers = list(pool.processes)
+        return bool(workers) and all(
+            w.ready(max(0.0, deadline - time.monotonic())) for w in workers
+        )
 
     def worker_pids(self) -> list[int]:
         """The process ids of the worker processes running now."""

@@ -68,7 +68,13 @@ def _wait_until_up(server: VoilaServer, timeout: float) -> None:
     raise TimeoutError(f"voila did not start in {timeout:.0f} s:\n{server.log_text()[-3000:]}")
 
 
-def _serve(notebook: Path, store: StoreInfo, data: Path, log_name: str) -> Iterator[VoilaServer]:
+def _serve(
+    notebook: Path,
+    store: StoreInfo,
+    data: Path,
+    log_name: str,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[VoilaServer]:
     """Voilà serving ``notebook`` on the test store (layouts saved under ``data``)."""
     ARTIFACTS.mkdir(exist_ok=True)
     port = _free_port()
@@ -82,6 +88,7 @@ def _serve(notebook: Path, store: StoreInfo, data: Path, log_name: str) -> Itera
         JUPYTER_RUNTIME_DIR=str(data / "jupyter-runtime"),
     )
     env.pop("DESKKIT_VIEWER", None)
+    env.update(extra_env or {})
     with log.open("wb") as sink:
         process = subprocess.Popen(
             cli_voila_command(notebook, port=port),
@@ -103,6 +110,18 @@ def _serve(notebook: Path, store: StoreInfo, data: Path, log_name: str) -> Itera
 def voila_server(test_store: StoreInfo, tmp_path_factory) -> Iterator[VoilaServer]:
     """Voilà serving notebooks/desk.ipynb (the production command) on the test store."""
     yield from _serve(NOTEBOOK, test_store, tmp_path_factory.mktemp("voila-data"), "voila.log")
+
+
+@pytest.fixture(scope="session")
+def processes_voila_server(test_store: StoreInfo, tmp_path_factory) -> Iterator[VoilaServer]:
+    """Voilà serving notebooks/desk.ipynb with the cards computed in two worker processes."""
+    yield from _serve(
+        NOTEBOOK,
+        test_store,
+        tmp_path_factory.mktemp("processes-data"),
+        "voila-processes.log",
+        {"DESKKIT_PROCESSES": "2"},
+    )
 
 
 @pytest.fixture(scope="session")
@@ -206,6 +225,13 @@ def offline(browser, server: VoilaServer, *, height: int = 900) -> Iterator[obje
 @pytest.fixture
 def offline_page(browser, voila_server: VoilaServer) -> Iterator[object]:
     with offline(browser, voila_server) as page:
+        yield page
+
+
+@pytest.fixture
+def processes_page(browser, processes_voila_server: VoilaServer) -> Iterator[object]:
+    """An offline page on the server whose cards are computed in worker processes."""
+    with offline(browser, processes_voila_server) as page:
         yield page
 
 

@@ -149,6 +149,56 @@ def test_desktop_follows_the_filters_offline(offline_page, voila_server, desk):
     )
 
 
+def test_the_page_computed_in_worker_processes(processes_page, processes_voila_server, desk):
+    """With DESKKIT_PROCESSES the same numbers, charts and drill-down (on the kernel's
+    store); the cards' workers run as the kernels' children."""
+    page = processes_page
+    server = processes_voila_server
+    open_desktop(page, server.url, len(DEFAULT))
+    assert page.locator(".dk-error-box").count() == 0
+    wait_for_numbers(page, expected(desk.pipeline_flow("month")), "month, main pipeline")
+    page.wait_for_function(
+        "(n) => document.querySelectorAll('.dk-chart svg').length >= n", arg=10, timeout=60_000
+    )
+    workers = _workers_of(server.process.pid)
+    assert len(workers) >= 2, workers  # the page's kernel's two (and the preheated one's)
+    page.locator(".dk-period select").select_option(label="Year")
+    group = desk.departments().iloc[0]
+    page.locator(".dk-scope select").select_option(label=f"{group['name']} (department)")
+    year = desk.pipeline_flow("year", department=int(group["group_id"]))
+    wait_for_numbers(page, expected(year), f"year, {group['name']}")
+    page.locator(f"{FLOW} .dk-kpi-new_deals").click()
+    page.wait_for_selector(f'{FLOW} .dk-records-box [data-k="rows"][data-v="{min(year.new, 201)}"]')
+    shown = page.locator(f"{FLOW} .dk-records tbody tr td:first-child").all_inner_texts()
+    assert [int(t.strip()) for t in shown] == year.records("new", limit=200)["deal_id"].tolist()
+    assert page.locator(".dk-error-box").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "desk-processes.png"), full_page=True)
+
+
+def _workers_of(root: int) -> list[int]:
+    """The deskkit worker processes among ``root``'s descendants."""
+    parents: dict[int, int] = {}
+    commands: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            commands[int(entry.name)] = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+
+    def below(pid: int) -> bool:
+        while pid > 1:
+            pid = parents.get(pid, 0)
+            if pid == root:
+                return True
+        return False
+
+    return [p for p, cmd in commands.items() if "deskkit.ui.processes" in cmd and below(p)]
+
+
 def test_a_link_opens_its_view(offline_page, voila_server, desk):
     page = offline_page
     pipes = desk.pipelines()

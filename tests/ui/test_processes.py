@@ -3,7 +3,6 @@ same chart specs; notebook widgets stay in the kernel; a worker that dies is rep
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import pickle
 import signal
@@ -33,15 +32,7 @@ def remote(desk):
 
 
 def _until_ready(runner: Runner, desk, timeout: float = 90) -> None:
-    """Cards asked for until the worker takes them (meanwhile the runner computes them)."""
-    (worker,) = runner._remote.processes
-    nps, day = registry.get("nps"), dt.date(2026, 1, 1)
-    deadline = time.monotonic() + timeout
-    while not worker._ready:
-        assert time.monotonic() < deadline, "the worker process did not start"
-        runner.submit(nps, desk, Filters(period=(day, day))).result(timeout=60)
-        day += dt.timedelta(days=1)
-        time.sleep(0.05)
+    assert runner.wait_ready(timeout), "the worker process did not start"
 
 
 def _frames(result) -> dict[str, pd.DataFrame]:
@@ -141,8 +132,10 @@ def runner_pid_alive(pid: int) -> bool:
 
 
 def test_processes_setting_from_the_environment():
-    cores = os.cpu_count() or 1
-    assert processes_setting(None) == processes_setting("") == (min(cores, 4) if cores > 1 else 0)
+    # Unset: none on a small machine (where they did not pay), one per core up to 4 beyond.
+    assert processes_setting(None, cores=2) == processes_setting("", cores=3) == 0
+    assert processes_setting(None, cores=4) == 4 and processes_setting(" ", cores=16) == 4
+    assert processes_setting("2", cores=2) == 2  # asked for: given
     assert processes_setting("off") == processes_setting("0") == 0
     assert processes_setting("3") == 3
     for bad in ("many", "-1", "1.5"):
@@ -170,3 +163,27 @@ def test_the_served_page_computes_in_worker_processes_unless_told_not_to(test_st
     )
     assert plain.runner.processes == 0
     plain.runner.close()
+
+
+def test_a_preheated_page_warms_the_worker_processes_once_ready(test_store, tmp_path):
+    """The preheated kernel's warm-up waits for its workers (their compiled SQL and kept
+    tables are the ones a visitor's changes use), then computes the default view there."""
+    env = {
+        "DESKKIT_STORE": str(test_store.path),
+        "DESKKIT_NOW": test_store.now_iso,
+        "DESKKIT_PREFETCH": "off",
+        "DESKKIT_PROCESSES": "1",
+    }
+    layouts = LayoutStore("test", folder=tmp_path)
+    app = Desktop.from_environment(env, layouts=layouts, compute=False)
+    try:
+        deadline = time.monotonic() + 120
+        while app._scope_warmed is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert app.runner.wait_ready(0)  # warmed only once the worker was ready
+        app._scope_warmed.result(timeout=120)
+        (worker,) = app.runner._remote.processes
+        assert worker.answered >= len(app.cards)  # the default view, in the worker
+    finally:
+        app.runner.close()
