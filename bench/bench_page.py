@@ -12,8 +12,8 @@ The first two changes come right after the page filled, while Voilà preheats th
 visitor's kernel; a third (a period not asked for before) once the machine is idle again;
 then a department instead of everyone, and another department (every card anew); last, once
 idle again, a third department, which the page has computed meanwhile unless run with
-``--prefetch off`` (the served page's ``DESKKIT_PREFETCH``). ``--processes off`` computes the
-cards in the kernel's threads instead of worker processes (``DESKKIT_PROCESSES``).
+``--prefetch off`` (the served page's ``DESKKIT_PREFETCH``). ``--processes 2`` computes the
+built-in cards in two worker processes instead of the kernel's threads (``DESKKIT_PROCESSES``).
 """
 
 from __future__ import annotations
@@ -118,8 +118,8 @@ def main() -> None:
     parser.add_argument(
         "--processes",
         default="",
-        help="the served page's DESKKIT_PROCESSES ('off': cards computed in the kernel's "
-        "threads; unset: the product's default, one worker process per core)",
+        help="the served page's DESKKIT_PROCESSES: worker processes computing the built-in "
+        "cards (unset or 'off': the kernel's threads, the product's default)",
     )
     args = parser.parse_args()
     if args.prefetch:

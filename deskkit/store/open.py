@@ -7,7 +7,6 @@ import contextlib
 import itertools
 import os
 import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
@@ -29,7 +28,7 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
     import pandas as pd
 
-__all__ = ["Account", "Store", "open_store", "reopen"]
+__all__ = ["Account", "Store", "open_store"]
 
 T = TypeVar("T")
 #: The catalog a DuckDB store file is attached as.
@@ -39,11 +38,6 @@ _KEPT = "deskkit_kept"
 _kept_names = itertools.count()
 #: Results kept by :meth:`Store.memo`.
 _MEMO_SIZE = 256
-
-#: The stores this process opened from a file or folder, by source: a store sent to another
-#: process is pickled as its source and stands there for that process's own store of it.
-_OPEN: weakref.WeakValueDictionary[str, Store] = weakref.WeakValueDictionary()
-_OPEN_LOCK = threading.Lock()
 
 # Optional backends and the extra that installs each one.
 _EXTRAS = {
@@ -85,6 +79,7 @@ class Store:
     def __init__(self, backend: BaseBackend, tables: dict[str, ir.Table], source: str) -> None:
         self.backend = backend
         self.source = source
+        self._reopenable = False  # set by open_store for a file or folder
         self._tables = tables
         self._owner = threading.get_ident()
         self._local = threading.local()
@@ -116,19 +111,15 @@ class Store:
 
     @property
     def reopenable(self) -> bool:
-        """Whether another process can open this store (a file or folder, not a server or a
-        connection handed in): only then can it, and results holding it, be pickled."""
-        return _OPEN.get(self.source) is self
+        """Whether another process can open this store by its ``source`` (a file or folder,
+        not a server or a connection handed in)."""
+        return self._reopenable
 
-    def __reduce__(self) -> tuple[Callable[[str], Store], tuple[str]]:
-        # By reference: the receiving process uses its own store of the same file (the
-        # connection, cursors and kept tables are this process's).
-        if not self.reopenable:
-            raise TypeError(
-                f"a {self.backend.name} store opened from a connection or URL cannot be sent "
-                "to another process (a store file or folder can)"
-            )
-        return reopen, (self.source,)
+    def __reduce__(self) -> Any:
+        raise TypeError(
+            "a deskkit Store holds a live connection and cannot be pickled; send its source "
+            "(a store file or folder can be opened again elsewhere)"
+        )
 
     def table(self, name: str) -> ir.Table:
         """The Ibis table ``name`` of the schema (bound to this thread's cursor)."""
@@ -402,18 +393,5 @@ def open_store(target: Any = None) -> Store:
     if issues:
         raise SchemaError(source, issues)
     store = Store(backend, {n: _normalise(t) for n, t in tables.items()}, source)
-    if not isinstance(target, BaseBackend) and "://" not in os.fspath(target):
-        with _OPEN_LOCK:
-            _OPEN[source] = store
-    return store
-
-
-def reopen(source: str) -> Store:
-    """This process's store of the file or folder ``source``, opened if it has none yet."""
-    with _OPEN_LOCK:
-        store = _OPEN.get(source)
-    if store is None:
-        opened = open_store(source)
-        with _OPEN_LOCK:  # two threads may have opened it at once: one store wins
-            store = _OPEN.setdefault(source, opened)
+    store._reopenable = not isinstance(target, BaseBackend) and "://" not in os.fspath(target)
     return store

@@ -915,8 +915,8 @@ class Desktop:
         ``DESKKIT_VIEWER``: the user id looking (unset: unrestricted);
         ``DESKKIT_PREFETCH``: seconds before other scopes' views are computed in the
         background (unset: :data:`PREFETCH_AFTER`; ``off``: never);
-        ``DESKKIT_PROCESSES``: worker processes computing the built-in cards (unset: see
-        :func:`~deskkit.ui.processes.processes_setting`; ``off``: the kernel's threads only);
+        ``DESKKIT_PROCESSES``: worker processes computing the built-in cards (unset or
+        ``off``: none, the kernel's threads);
         ``QUERY_STRING`` (set by Voilà for the page request): the view a link asks for.
         """
         from deskkit.desk import open as open_desk

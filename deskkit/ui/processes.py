@@ -4,9 +4,9 @@ A desktop's cards spend most of their time in Python (Ibis building and compilin
 expressions, pandas, Altair), and threads of one interpreter take turns at it: on a 2-core
 machine a filter change used one core. A :class:`Worker` is a child process that opens the
 same store file (read-only, as the kernel does), computes a built-in widget for a desk and
-filters, builds its chart spec, and sends both back pickled (a few kB). A store pickles as
-its source (:meth:`deskkit.store.Store.__reduce__`), so the result's drill-down runs on the
-kernel's own store.
+filters, builds its chart spec, and sends both back pickled (a few kB). A store is sent as
+its source (a pickle "persistent id"): the child uses its own store of that file, and the
+result the kernel gets back holds the kernel's store, where its drill-down runs.
 
 The runner's worker threads each drive one process (see :class:`deskkit.ui.runner.Runner`):
 its queue order, priorities and cancelling stay as they are. Widgets a notebook registered
@@ -16,6 +16,7 @@ its queue order, priorities and cancelling stay as they are. Widgets a notebook 
 from __future__ import annotations
 
 import importlib
+import io
 import logging
 import os
 import pickle
@@ -26,10 +27,12 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from deskkit.store import Store, open_store
 from deskkit.widgets import Filters, Widget, builtin
 
 if TYPE_CHECKING:
@@ -54,20 +57,15 @@ def can_run(widget: Widget, desk: Desk) -> bool:
     return builtin(widget.id) is widget and desk.store.reopenable
 
 
-#: Cores a machine needs before the served page uses worker processes unless told to. On 2
-#: cores they did not pay (bench/README.md, thirteenth session): the cores are already shared
-#: by the kernel, Voilà and, when the page is tested there, the browser; and each preheated
-#: kernel's workers import for seconds beside the visitor's first changes.
-MIN_CORES = 4
+def processes_setting(text: str | None) -> int:
+    """Worker processes from the environment variable's text: none unless asked for ("off"
+    or 0 for none, else a number).
 
-
-def processes_setting(text: str | None, cores: int | None = None) -> int:
-    """Worker processes from the environment variable's text: unset, one per core up to 4 on
-    a machine of at least :data:`MIN_CORES` cores (else none); "off" (or 0) for none; else
-    a number."""
+    Not on by default: on a 2-core machine they did not pay (bench/README.md, thirteenth
+    session), and every kernel of a server starts its own, each with its engine's memory and
+    kept tables; shared between a server's kernels they may be worth a default."""
     if text is None or not text.strip():
-        cores = cores or os.cpu_count() or 1
-        return min(cores, 4) if cores >= MIN_CORES else 0
+        return 0
     value = text.strip().lower()
     if value in {"off", "no", "none", "never", "false"}:
         return 0
@@ -160,16 +158,17 @@ class Worker:
         conn = self._conn
         if conn is None or not self._ready:
             raise RuntimeError("the worker process is not ready")
-        request = pickle.dumps((widget.id, desk, filters, style), pickle.HIGHEST_PROTOCOL)
+        request = _dumps((widget.id, desk, filters, style))
         try:
             conn.send_bytes(request)
-            kind, payload = pickle.loads(conn.recv_bytes())
+            reply = conn.recv_bytes()
         except (EOFError, OSError) as exc:
             code = self._stop()
             raise WorkerDied(
                 f"the worker process computing {widget.id!r} ended (exit code {code})"
             ) from exc
         self.answered += 1
+        kind, payload = _loads(reply, lambda source: desk.store)
         if kind == "error":
             raise payload
         result, spec, built = payload
@@ -196,6 +195,48 @@ class Worker:
     def close(self) -> None:
         """End the child (it exits once its pipe closes)."""
         self._stop()
+
+
+class _Pickler(pickle.Pickler):
+    """Pickles a store as its source: the other process has its own store of the file."""
+
+    def persistent_id(self, obj: Any) -> Any:
+        return ("store", obj.source) if isinstance(obj, Store) else None
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, data: bytes, store: Callable[[str], Store]) -> None:
+        super().__init__(io.BytesIO(data))
+        self._store = store
+
+    def persistent_load(self, pid: Any) -> Any:
+        kind, source = pid
+        if kind != "store":
+            raise pickle.UnpicklingError(f"unknown reference {kind!r}")
+        return self._store(source)
+
+
+def _dumps(obj: Any) -> bytes:
+    out = io.BytesIO()
+    _Pickler(out, pickle.HIGHEST_PROTOCOL).dump(obj)
+    return out.getvalue()
+
+
+def _loads(data: bytes, store: Callable[[str], Store]) -> Any:
+    """Unpickle ``data``, its stores being ``store(source)``."""
+    return _Unpickler(data, store).load()
+
+
+#: The child's stores, by source (one child serves one desktop: one store, in practice).
+_STORES: dict[str, Store] = {}
+
+
+def _store(source: str) -> Store:
+    if source not in _STORES:
+        store = _STORES[source] = open_store(source)
+        if store.compile_cache is not None:
+            store.compile_cache.eager = True  # a desktop asks the same queries all day
+    return _STORES[source]
 
 
 def _child_environment() -> dict[str, str]:
@@ -229,16 +270,16 @@ def _serve(conn: Connection, parent: int) -> None:
         except (EOFError, OSError):
             return
         try:
-            reply = ("ok", _answer(*pickle.loads(request)))
+            reply = ("ok", _answer(*_loads(request, _store)))
         except Exception as exc:  # the card shows it
             exc.add_note(f"(in a deskkit worker process)\n{traceback.format_exc()}")
             reply = ("error", exc)
         try:
-            data = pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
+            data = _dumps(reply)
         except Exception:  # an exception that does not pickle: its text does
             error = reply[1] if reply[0] == "error" else None
             text = f"{type(error).__name__}: {error}" if error else "a result that did not pickle"
-            data = pickle.dumps(("error", RuntimeError(text)))
+            data = _dumps(("error", RuntimeError(text)))
         try:
             conn.send_bytes(data)
         except (EOFError, OSError):
@@ -251,9 +292,6 @@ def _answer(
     widget = builtin(widget_id)
     if widget is None:
         raise KeyError(f"no built-in widget {widget_id!r}")
-    store = desk.store
-    if store.compile_cache is not None:
-        store.compile_cache.eager = True  # a desktop asks the same queries all day
     result = widget.compute(desk, filters)
     spec: Any = None
     if style is not None and widget.chart is not None:
