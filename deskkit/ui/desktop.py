@@ -930,9 +930,12 @@ class Desktop:
             now = now.replace(tzinfo=dt.UTC)
         viewer = int(viewer_text) if viewer_text else None
         kwargs.setdefault("prefetch_after", _prefetch_setting(env.get("DESKKIT_PREFETCH")))
+        processes = processes_setting(env.get(PROCESSES_ENV))
+        desk = open_desk(store, viewer=viewer, now=now)
         if "runner" not in kwargs:
-            kwargs["runner"] = Runner(processes=processes_setting(env.get(PROCESSES_ENV)))
-        return cls(open_desk(store, viewer=viewer, now=now), **kwargs)
+            # A server's store (a URL) cannot be opened by other processes: threads then.
+            kwargs["runner"] = Runner(processes=processes if desk.store.reopenable else 0)
+        return cls(desk, **kwargs)
 
     def start(self, environ: Mapping[str, str] | None = None) -> w.Widget:
         """Apply the page request's query (Voilà's ``QUERY_STRING``) and return the widget."""

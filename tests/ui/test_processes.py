@@ -191,3 +191,24 @@ def test_a_preheated_page_warms_the_worker_processes_once_ready(test_store, tmp_
         assert worker.answered >= len(app.cards)  # the default view, in the worker
     finally:
         app.runner.close()
+
+
+def test_a_served_store_opened_by_url_keeps_the_cards_in_the_kernel(test_store, tmp_path):
+    """Another process cannot open a server's store by its URL: no workers are started."""
+    import shutil
+
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(test_store.path, copy)
+    env = {
+        "DESKKIT_STORE": f"duckdb://{copy}",
+        "DESKKIT_NOW": test_store.now_iso,
+        "DESKKIT_PREFETCH": "off",
+        "DESKKIT_PROCESSES": "2",
+    }
+    app = Desktop.from_environment(env, layouts=LayoutStore("t", folder=tmp_path), compute=False)
+    try:
+        assert not app.desk.store.reopenable
+        assert app.runner.processes == 0 and app.runner.worker_pids() == []
+    finally:
+        app.runner.close()
+        app.desk.store.backend.disconnect()
