@@ -94,7 +94,9 @@ class Worker:
         self._conn: Connection | None = None
         self._ready = False
         self._failed_starts = 0
-        self._lock = threading.Lock()  # its start: another thread may wait for it to be ready
+        # Its start and stop: another thread may wait for it to be ready (reentrant: a child
+        # found dead as it starts is stopped with the lock held).
+        self._lock = threading.RLock()
         #: Cards the child computed (its replies, errors included).
         self.answered = 0
 
@@ -139,8 +141,8 @@ class Worker:
 
     def _start(self) -> Connection:
         # A fresh interpreter (not a fork of a kernel whose engine and worker threads run, which
-        # may deadlock), started as a module: multiprocessing's spawn would run the parent's
-        # main script again in the child, and a notebook or a script has no __main__ guard.
+        # may deadlock) running this module's loop: multiprocessing's spawn would also run the
+        # parent's main script again in the child, and a script may have no __main__ guard.
         ours, theirs = socket.socketpair()
         with theirs:
             process = subprocess.Popen(
@@ -179,9 +181,10 @@ class Worker:
         return result
 
     def _stop(self) -> int | None:
-        process, conn = self._process, self._conn
-        self._process = self._conn = None
-        self._ready = False
+        with self._lock:
+            process, conn = self._process, self._conn
+            self._process = self._conn = None
+            self._ready = False
         if conn is not None:
             conn.close()  # the child's next read ends it
         if process is None:
