@@ -209,6 +209,9 @@ def test_a_served_store_opened_by_url_keeps_the_cards_in_the_kernel(test_store, 
     try:
         assert not app.desk.store.reopenable
         assert app.runner.processes == 0 and app.runner.worker_pids() == []
+        # The warm-up ran in the kernel's threads; it ends before the connection is closed
+        # (closing a DuckDB connection under its cursors' running queries crashes it).
+        app._scope_warmed.result(timeout=120)
     finally:
         app.runner.close()
-        app.desk.store.backend.disconnect()
+    app.desk.store.backend.disconnect()
