@@ -328,21 +328,21 @@ class Runner:
     def _executor(self, desk: Desk) -> _Pool:
         if self._pool is None:
             # Stores that cannot be queried from several threads at once get one worker.
-            n = self._workers if desk.store.concurrent else 1
-            # One worker is always left to what a visitor waits for.
-            self._pool = pool = _Pool(n, background_limit=max(1, n - 1))
-            _POOLS.add(pool)
-            # A runner dropped unclosed lets its idle workers end (they hold the pool, not it).
-            weakref.finalize(self, pool.close)
+            self._pool = self._new_pool(self._workers if desk.store.concurrent else 1)
         return self._pool
 
     def _process_pool(self) -> _Pool:
         if self._remote is None:
-            n = self._processes
-            self._remote = pool = _Pool(n, background_limit=max(1, n - 1), processes=True)
-            _POOLS.add(pool)
-            weakref.finalize(self, pool.close)
+            self._remote = self._new_pool(self._processes, processes=True)
         return self._remote
+
+    def _new_pool(self, n: int, *, processes: bool = False) -> _Pool:
+        # One worker is always left to what a visitor waits for.
+        pool = _Pool(n, background_limit=max(1, n - 1), processes=processes)
+        _POOLS.add(pool)
+        # A runner dropped unclosed lets its idle workers end (they hold the pool, not it).
+        weakref.finalize(self, pool.close)
+        return pool
 
     def submit(
         self, widget: Widget, desk: Desk, filters: Filters, *, background: bool = False
