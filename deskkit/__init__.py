@@ -7,11 +7,15 @@
 
 from __future__ import annotations
 
-from deskkit import custom, widgets
-from deskkit.desk import Desk, open
-from deskkit.filters import Period, Scope, Viewer
-from deskkit.metrics.pipeline_flow import PipelineFlow
-from deskkit.store import SchemaError, Store, open_store
+from deskkit._imports import defer_rfc3987_syntax
+
+defer_rfc3987_syntax()  # before anything imports Altair (and through it jsonschema)
+
+from deskkit import custom, widgets  # noqa: E402
+from deskkit.desk import Desk, open  # noqa: E402
+from deskkit.filters import Period, Scope, Viewer  # noqa: E402
+from deskkit.metrics.pipeline_flow import PipelineFlow  # noqa: E402
+from deskkit.store import SchemaError, Store, open_store  # noqa: E402
 
 __version__ = "0.1.0"
 
