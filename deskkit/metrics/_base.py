@@ -80,7 +80,25 @@ class Context:
     def owners(self) -> frozenset[int] | None:
         """Users whose records are in scope and visible to the viewer (None = everyone)."""
         s = self.store
-        return visible_owners(self.scope, self.viewer, s.users, s.groups)
+        # Remembered per store: a change asks this dozens of times, and each answer is a few
+        # pandas lookups on the (unchanging) users and groups.
+        return s.memo(
+            ("owners", self.scope, self.viewer),
+            lambda: visible_owners(self.scope, self.viewer, s.users, s.groups),
+        )
+
+    @property
+    def scope_ids(self) -> frozenset[int] | None:
+        """Users in the scope, whatever the viewer may see (None = everyone); an unknown user
+        or department name fails here, naming the choices."""
+        s = self.store
+        return s.memo(("scope users", self.scope), lambda: self.scope.user_ids(s.users, s.groups))
+
+    @property
+    def viewer_ids(self) -> frozenset[int] | None:
+        """Owners whose deals the viewer may see, whatever the scope (None = all)."""
+        s = self.store
+        return s.memo(("viewer users", self.viewer), lambda: self.viewer.user_ids(s.users))
 
     def by_owner(self, column: ir.IntegerValue) -> ir.BooleanValue:
         """Rows whose owner/author ``column`` is in scope and visible to the viewer."""
@@ -95,7 +113,10 @@ class Context:
         The viewer's rights are applied here, inside the query, so no metric can return rows
         the viewer may not see.
         """
-        return self.deal_rows(self.store.table("deals"))
+        return self.store.built(
+            ("deals", self.scope, self.viewer),
+            lambda: self.deal_rows(self.store.table("deals")),
+        )
 
     def deal_rows(self, t: ir.Table) -> ir.Table:
         """The rows of ``t`` whose deal :meth:`deals` keeps, where ``t`` carries the deal's

@@ -115,8 +115,10 @@ def _at_now(ctx: Context, deals: ir.Table, kinds: tuple[str, ...]) -> ir.Table:
 
 
 def _open_now(ctx: Context) -> ir.Table:
-    """Visible, in-scope, non-deleted deals that are open at now."""
-    return _at_now(ctx, ctx.deals(), OPEN_KINDS)
+    """Visible, in-scope, non-deleted deals that are open at now (one expression per thread
+    for the four widgets of a request that start from it)."""
+    key = ("open now", ctx.now, ctx.scope, ctx.viewer)
+    return ctx.store.built(key, lambda: _at_now(ctx, ctx.deals(), OPEN_KINDS))
 
 
 def _rows(ctx: Context, deals: ir.Table, order: list, limit: int | None) -> pd.DataFrame:

@@ -320,9 +320,8 @@ def _matching(
 ) -> ir.Table:
     """Events of the period (or of ``spans``) in scope matching the filters, before the
     viewer's rights."""
-    s = ctx.store
     e = span_rows(ctx.table("events"), "created_at", spans or [(ctx.t0, ctx.t1)])
-    conds = [owner_filter(e.created_by, ctx.scope.user_ids(s.users, s.groups))]
+    conds = [owner_filter(e.created_by, ctx.scope_ids)]
     if (kinds := _as_list(types)) is not None:
         conds.append(e.type.isin([str(k) for k in kinds]))
     if (ents := _as_list(entity_types)) is not None:
@@ -342,7 +341,7 @@ def _visible(ctx: Context, e: ir.Table) -> ir.Table:
     seen = ibis.ifelse(
         j.entity_type == "deal",
         j._visible_id.notnull(),
-        owner_filter(j.created_by, ctx.viewer.user_ids(ctx.store.users)),
+        owner_filter(j.created_by, ctx.viewer_ids),
     )
     return j.filter(seen.fill_null(False))
 
@@ -416,13 +415,12 @@ def _type_counts(ctx: Context, entity_types, authors) -> ir.Table:
         return v.group_by("type").aggregate(count=v.count())
     # Whole days from the kept counts, with the filters and rights _matching and _visible
     # apply to rows; the partial days at the period's edges from the rows themselves.
-    s = ctx.store
-    conds = [owner_filter(days.created_by, ctx.scope.user_ids(s.users, s.groups))]
+    conds = [owner_filter(days.created_by, ctx.scope_ids)]
     if (ents := _as_list(entity_types)) is not None:
         conds.append(days.entity_type.isin([str(k) for k in ents]))
     if (who := _as_list(authors)) is not None:
         conds.append(days.created_by.isin([int(k) for k in who]))
-    viewer = ctx.viewer.user_ids(s.users)
+    viewer = ctx.viewer_ids
     seen = ibis.ifelse(
         days.entity_type == "deal",
         days.live_deal & owner_filter(days.deal_owner, viewer),

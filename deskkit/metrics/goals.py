@@ -74,7 +74,7 @@ def _shown(ctx: Context, goal: pd.Series) -> bool:
     """Whether the request's scope and the viewer's rights show this goal."""
     kind, sid = str(goal["scope_kind"]), goal["scope_id"]
     users, groups = ctx.store.users, ctx.store.groups
-    in_scope = ctx.scope.user_ids(users, groups)  # validates names; None = everyone
+    in_scope = ctx.scope_ids  # validates names; None = everyone
     if ctx.scope.user is not None and in_scope:
         (uid,) = in_scope
         gid = users.loc[users["user_id"] == uid, "group_id"].iloc[0]

@@ -38,6 +38,8 @@ _KEPT = "deskkit_kept"
 _kept_names = itertools.count()
 #: Results kept by :meth:`Store.memo`.
 _MEMO_SIZE = 256
+#: Expressions each thread keeps (see Store.built).
+_BUILT_SIZE = 64
 
 # Optional backends and the extra that installs each one.
 _EXTRAS = {
@@ -86,6 +88,7 @@ class Store:
         self._memo: OrderedDict[Hashable, Any] = OrderedDict()
         self._memo_lock = threading.Lock()
         self._building: dict[Hashable, threading.Lock] = {}
+        self._generation = 0  # bumped by forget(): what threads built is stale
         self._kept: str | None = None  # the kept tables' catalog ("" = none can be kept)
         self._kept_tables: list[str] = []
         self._made = self._compressed = 0  # kept tables made, and compressed by a checkpoint
@@ -262,11 +265,28 @@ class Store:
             with self._memo_lock:
                 self._compressed = max(self._compressed, made)
 
+    def built(self, key: Hashable, build: Callable[[], T]) -> T:
+        """``build()`` (an Ibis expression), remembered under ``key`` on this thread: a
+        thread's expressions are bound to its own cursor, so each thread builds its own.
+        For expressions many metrics of one request share (the deals open now): building
+        one is Python work a filter change would otherwise repeat in every widget."""
+        local = self._local.__dict__
+        cache: OrderedDict[Hashable, Any] = local.setdefault("built", OrderedDict())
+        key = (key, self._generation, getattr(self._local, "inline", False))
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+        value = cache[key] = build()
+        while len(cache) > _BUILT_SIZE:
+            cache.popitem(last=False)
+        return value
+
     def forget(self) -> None:
         """Drop what :meth:`memo` remembered and the derived tables kept (after rows were
         written into the backend)."""
         with self._memo_lock:
             self._memo.clear()
+            self._generation += 1  # and what every thread built (it may scan a kept table)
             kept = list(self._kept_tables)
         self._drop(kept)
 
