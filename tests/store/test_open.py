@@ -232,3 +232,28 @@ def test_kept_tables_are_compressed(duckdb_file):
     assert in_memory_bytes() - before < 16_000_000
     assert kept.count().to_pandas() == 2_000_000
     assert kept.user.max().to_pandas() == 11
+
+
+def test_built_expressions_are_per_thread_and_forgotten_with_the_memo(duckdb_file):
+    """``Store.built`` hands a thread back the expression it built (bound to its own cursor),
+    never another thread's; ``forget`` (after rows were written) makes every thread build
+    anew; what is built still runs on its thread's cursor."""
+    store = open_store(duckdb_file)
+    calls = []
+
+    def build():
+        calls.append(1)
+        d = store.table("deals")
+        return d.filter(d.price > 5)
+
+    first = store.built("priced", build)
+    assert store.built("priced", build) is first and len(calls) == 1
+    with ThreadPoolExecutor(1) as pool:
+        other = pool.submit(lambda: store.built("priced", build)).result()
+        n_other = pool.submit(lambda: store.built("priced", build).count().execute()).result()
+    assert other is not first and len(calls) == 2  # its own, on its own cursor
+    assert n_other == first.count().execute() == 2
+    with store.inline():  # built inline (no kept tables): not the same expression
+        assert store.built("priced", build) is not first
+    store.forget()
+    assert store.built("priced", build) is not first
