@@ -203,10 +203,18 @@ def _scope_name(ctx: Context, kind: str, sid: object) -> str:
     return "Account"
 
 
+def _shown_goals(ctx: Context) -> pd.DataFrame:
+    """The goals valid now that the request's scope and the viewer's rights show (the same
+    for every period: remembered per now, scope and viewer)."""
+    valid = _valid_goals(ctx).to_pandas()
+    return valid.loc[[_shown(ctx, g) for _, g in valid.iterrows()]].reset_index(drop=True)
+
+
 def goals(ctx: Context) -> Goals:
     """Progress of the goals valid now; see :data:`DEFINITION`."""
-    valid = _valid_goals(ctx).to_pandas()
-    valid = valid.loc[[_shown(ctx, g) for _, g in valid.iterrows()]].reset_index(drop=True)
+    valid = ctx.store.memo(
+        ("goals shown", ctx.now, ctx.scope, ctx.viewer), lambda: _shown_goals(ctx)
+    )
     got = _achieved_query(ctx, valid).to_pandas().iloc[0] if len(valid) else pd.Series()
     visible = replace(ctx, scope=Scope()).owners
     rows = []
