@@ -14,6 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "deskkit"
 # Earlier layers have smaller ranks. Connectors write rows of the store schema, so the schema
 # and the writer are the one part of the store they may use.
 RANK = {
+    "_imports": 0,  # repairs to third-party imports, applied before anything else loads
     "paths": 0,
     "store": 1,
     "connectors": 1,
