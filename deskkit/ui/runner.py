@@ -149,7 +149,7 @@ class _Pool:
 
     def __init__(self, workers: int, background_limit: int, *, processes: bool = False) -> None:
         self._processes = processes
-        self.processes: list[Worker] = []  # the worker processes' handles, with processes
+        self.children: list[Worker] = []  # the worker processes' handles, with processes
         self._workers = workers
         self._background_limit = background_limit
         self._queue: list[tuple[int, int, _Task]] = []
@@ -185,7 +185,7 @@ class _Pool:
     def _add_thread(self) -> None:  # with the lock held
         worker = Worker() if self._processes else None
         if worker is not None:
-            self.processes.append(worker)
+            self.children.append(worker)
         thread = threading.Thread(
             target=self._work, args=(worker,), name=f"deskkit-card_{len(self._threads)}"
         )
@@ -315,7 +315,7 @@ class Runner:
         if pool is None:
             return False
         deadline = time.monotonic() + timeout
-        workers = list(pool.processes)
+        workers = list(pool.children)
         return bool(workers) and all(
             w.ready(max(0.0, deadline - time.monotonic())) for w in workers
         )
@@ -323,7 +323,7 @@ class Runner:
     def worker_pids(self) -> list[int]:
         """The process ids of the worker processes running now."""
         pool = self._remote
-        return [p for p in (w.pid for w in (pool.processes if pool else [])) if p is not None]
+        return [p for p in (w.pid for w in (pool.children if pool else [])) if p is not None]
 
     def _executor(self, desk: Desk) -> _Pool:
         if self._pool is None:

@@ -187,7 +187,7 @@ def test_a_preheated_page_warms_the_worker_processes_once_ready(test_store, tmp_
             time.sleep(0.05)
         assert app.runner.wait_ready(0)  # warmed only once the worker was ready
         app._scope_warmed.result(timeout=120)
-        (worker,) = app.runner._remote.processes
+        (worker,) = app.runner._remote.children
         assert worker.answered >= len(app.cards)  # the default view, in the worker
     finally:
         app.runner.close()
