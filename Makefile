@@ -46,8 +46,12 @@ lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Two stages: every test but the browser tests on up to 4 cores (pytest-xdist), then the
+# browser tests alone, so that their Voila kernels and Chromium keep the machine to themselves
+# (their waits are what a visitor waits; other tests' work beside them only makes them slower).
 test: install-test chromium postgres lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not browser" -n auto --maxprocesses=4 --dist loadgroup
+	$(BIN)/python -m pytest -m browser
 
 bench: install
 	$(BIN)/python bench/bench_pipeline_flow.py

@@ -53,3 +53,16 @@ def counted(desk, monkeypatch):
 
     monkeypatch.setattr(backend, "execute", execute)
     return desk, sizes
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``make test`` runs ``--dist loadgroup``) a test module stays on one
+    worker, so its module and session fixtures are made once; so do all PostgreSQL tests (one
+    throwaway server) and all browser tests (one Chromium, each Voila server once)."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    tests = Path(__file__).parent
+    for item in items:
+        path = item.path.relative_to(tests)
+        group = {"e2e": "browser", "backends": "postgres"}.get(path.parts[0], path.as_posix())
+        item.add_marker(pytest.mark.xdist_group(group))
