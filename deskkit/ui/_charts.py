@@ -441,6 +441,28 @@ def data_fields(spec: dict[str, Any]) -> frozenset[str]:
     return frozenset(fields)
 
 
+def draws_nothing(spec: dict[str, Any]) -> bool:
+    """Whether a spec has data and every row set of it is empty (``datasets`` and inline
+    ``data.values``): no mark to draw, only an empty frame of axes."""
+    sources: list[object] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if key == "datasets" and isinstance(value, dict):
+                    sources.extend(value.values())
+                elif key == "data" and isinstance(value, dict) and "values" in value:
+                    sources.append(value["values"])
+                else:
+                    walk(value)
+
+    walk(spec)
+    return bool(sources) and all(isinstance(v, list) and not v for v in sources)
+
+
 def clean_datum(datum: object, fields: frozenset[str] = frozenset()) -> Datum:
     """The JSON scalar fields of a clicked row, limited to ``fields`` when there are any.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 
@@ -10,6 +11,7 @@ import pytest
 
 from deskkit import widgets
 from deskkit.charts import THEME, chart_frame, money, percent, pipeline_flow_chart, signed
+from deskkit.ui import _charts
 from deskkit.ui.card import CardStyle, chart_spec
 from deskkit.widgets import Filters
 
@@ -95,6 +97,35 @@ def test_empty_period_still_draws(desk):
     spec = pipeline_flow_chart(today).to_dict()
     assert spec["layer"][0]["encoding"]["x"]["scale"]["domainMax"] == {"expr": "dk_top"}
     assert {p["name"]: p["value"] for p in spec["params"]}["dk_top"] > 0
+
+
+def test_a_chart_with_no_rows_is_not_sent(desk):
+    """A period with no deals created: the lead-sources card gets no chart (its table says
+    there is no data) rather than an empty frame of axes; with deals it gets one. Pipeline
+    flow keeps its stages (rows of zeros), so it is still drawn."""
+    from deskkit.filters import Period
+
+    style = CardStyle("en", desk.currency, desk.timezone)
+    sources, flow = widgets.get("lead_sources"), widgets.get("pipeline_flow")
+    past = Filters(period=Period.between(dt.date(2001, 1, 1), dt.date(2001, 1, 31)))
+    empty = sources.compute(desk, past)
+    assert empty.deals == 0 and empty.sources.empty
+    assert _charts.draws_nothing(sources.chart(empty, currency=desk.currency).to_dict())
+    assert chart_spec(sources.chart, empty, style) is None
+    full = sources.compute(desk, Filters(period="year"))
+    assert chart_spec(sources.chart, full, style) is not None
+    assert chart_spec(flow.chart, flow.compute(desk, past), style) is not None
+
+
+def test_draws_nothing_only_when_every_row_set_is_empty():
+    empty = {"datasets": {"a": [], "b": []}, "layer": [{"data": {"name": "a"}}]}
+    assert _charts.draws_nothing(empty)
+    assert not _charts.draws_nothing({"datasets": {"a": [], "b": [{"x": 1}]}})
+    assert not _charts.draws_nothing(
+        {"layer": [{"data": {"values": []}}, {"data": {"values": [{"x": 1}]}}]}
+    )
+    assert _charts.draws_nothing({"layer": [{"data": {"values": []}}]})
+    assert not _charts.draws_nothing({"mark": "text"})  # no data at all: a drawing of its own
 
 
 # The chart widgets (deskkit.ui._charts): the library once per page, clicks back to Python -----
