@@ -4,7 +4,7 @@ connection URL or a connected backend."""
 from __future__ import annotations
 
 import contextlib
-import itertools
+import hashlib
 import os
 import threading
 from collections import OrderedDict
@@ -35,7 +35,6 @@ T = TypeVar("T")
 _STORE = "deskkit_store"
 #: The in-memory catalog where a DuckDB store keeps derived tables.
 _KEPT = "deskkit_kept"
-_kept_names = itertools.count()
 #: Results kept by :meth:`Store.memo`.
 _MEMO_SIZE = 256
 #: Expressions each thread keeps (see Store.built).
@@ -230,26 +229,42 @@ class Store:
         other threads query the same database can deadlock DuckDB)."""
         if getattr(self._local, "inline", False) or not self.keeps_derived:
             return None
-        name = self.memo(("derived", key), lambda: self._keep(build()))
+        name = self.memo(("derived", key), lambda: self._keep(build(), key))
         self._compress()
         kept = self._local.__dict__.setdefault("kept", {})
         if name not in kept:
             kept[name] = self._backend_here().table(name, database=(_KEPT, "main"))
         return kept[name]
 
-    def _keep(self, expr: ir.Table) -> str:
-        name = f"kept_{next(_kept_names)}"
+    def _keep(self, expr: ir.Table, key: Hashable) -> str:
+        sql = ibis.to_sql(expr, dialect="duckdb")
+        # Named by what it holds (its key, its query, the data's generation), not by a
+        # counter: the queries that scan it then have the same shape in every process, so a
+        # new kernel finds their compiled SQL where an earlier one kept it (see _sqlcache).
+        digest = hashlib.blake2b(f"{key!r}\0{sql}".encode(), digest_size=10).hexdigest()
+        name = f"kept_{self._generation}_{digest}"
+        with self._memo_lock:
+            if name in self._kept_tables:  # two keys of one repr: each its own table
+                name = f"{name}_{len(self._kept_tables)}"
+            self._kept_tables.append(name)  # reserved: no other key takes the name
         # Cast to the types Ibis gave the columns: the engine may type some wider (a small
         # int8 literal is an INTEGER to DuckDB), and the kept table must have the query's
         # schema, or a union of it with the query's other rows would not type-check.
         cols = ", ".join(
             f'CAST("{c}" AS {DuckDBType.to_string(t)}) AS "{c}"' for c, t in expr.schema().items()
         )
-        sql = ibis.to_sql(expr, dialect="duckdb")
-        with self._cursor() as cursor:
-            cursor.execute(f'CREATE TABLE {_KEPT}.main."{name}" AS SELECT {cols} FROM ({sql})')
+        try:
+            with self._cursor() as cursor:
+                # OR REPLACE: a table of this name whose drop failed holds the same rows.
+                cursor.execute(
+                    f'CREATE OR REPLACE TABLE {_KEPT}.main."{name}" AS SELECT {cols} FROM ({sql})'
+                )
+        except BaseException:
+            with self._memo_lock:
+                if name in self._kept_tables:
+                    self._kept_tables.remove(name)
+            raise
         with self._memo_lock:
-            self._kept_tables.append(name)
             self._made += 1
         return name
 

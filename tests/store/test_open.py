@@ -257,3 +257,20 @@ def test_built_expressions_are_per_thread_and_forgotten_with_the_memo(duckdb_fil
         assert store.built("priced", build) is not first
     store.forget()
     assert store.built("priced", build) is not first
+
+
+def test_kept_tables_are_named_by_what_they_hold(duckdb_file):
+    """Two stores (as two kernels) keeping the same tables in another order name them alike:
+    the queries that scan them have one shape everywhere, and their compiled SQL can be reused
+    across processes. A forget() (new rows) gives new names."""
+    d1, d2 = open_store(duckdb_file), open_store(duckdb_file)
+
+    def keep(store, key: str):
+        d = store.table("deals")
+        return store.derived(key, lambda: d.aggregate(n=d.count())).op().name
+
+    first = {k: keep(d1, k) for k in ("a", "b", "c")}
+    second = {k: keep(d2, k) for k in ("c", "a", "b")}
+    assert first == second and len(set(first.values())) == 3
+    d1.forget()
+    assert keep(d1, "a") != first["a"]
