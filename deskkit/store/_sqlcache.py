@@ -10,11 +10,21 @@ the sentinels' SQL replaced by their own literals' SQL. A shape is templated the
 it is seen (a one-off query pays nothing but the lookup), and then only if the substituted SQL
 is identical to a normal compile, so the cache can never change a query's meaning (a shape
 that fails the check is compiled normally from then on).
+
+With :meth:`CompileCache.persist`, templates are also kept in a file, so that a new process
+(each kernel Voilà starts) compiles none of the shapes an earlier one templated. A shape is
+found there by a digest of its structure (node types by name, values by repr), under the
+Ibis, sqlglot and backend versions that compiled it. The file holds SQL that is run as it is:
+it belongs in a folder only the server writes (the desktop puts it beside its saved layouts).
 """
 
 from __future__ import annotations
 
+import atexit
 import datetime as _dt
+import hashlib
+import json
+import os
 import threading
 import weakref
 from collections.abc import Callable
@@ -33,6 +43,18 @@ _MAX_SHAPES = 512
 #: Interned shape nodes kept (a desktop's shapes share most of theirs: a few thousand).
 _MAX_INTERNED = 200_000
 _UNSEEN, _ONCE = object(), object()
+#: Templates kept in a persist file (a desktop uses about 150; the rest are drill-downs).
+_MAX_SAVED = 4_000
+#: Seconds between a new template and writing the persist file (templates come in bursts).
+_SAVE_AFTER = 2.0
+#: Bump when the template format (sentinels, substitution) changes.
+_FORMAT = 1
+
+
+class _Ref(int):
+    """An interned node's number: an int that says it stands for a node (see _digest)."""
+
+    __slots__ = ()
 
 
 def _sentinel(i: int, op: ops.Node) -> ops.Literal:
@@ -60,6 +82,13 @@ class CompileCache:
         #: Template a shape the first time it is seen (a long-lived desktop, whose queries
         #: recur by nature) instead of the second (ad-hoc analysis, where most do not).
         self.eager = False
+        self.loaded = 0  # shapes whose template came from the persist file
+        self._dialect = "sql"
+        self._path: Any = None  # the persist file (see persist)
+        self._disk: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._new: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._digests: dict[int, str | None] = {}
+        self._timer: threading.Timer | None = None
 
     def install(self, backend: Any) -> None:
         """Route ``backend.compile`` (a store's backend or one thread's cursor) through the
@@ -68,11 +97,109 @@ class CompileCache:
         garbage collection)."""
         original = type(backend).compile
         ref = weakref.ref(backend)
+        self._dialect = str(getattr(backend, "name", type(backend).__name__))
 
         def compile(expr: Any, /, **kwargs: Any) -> str:
             return original(ref(), expr, **kwargs)
 
         backend.compile = self.bind(compile)
+
+    def persist(self, path: Any) -> None:
+        """Read templates from the file ``path`` (if it holds any made by the same versions)
+        and write new ones to it, a few seconds after they are made and at exit."""
+        from pathlib import Path
+
+        with self._lock:
+            first = self._path is None
+            self._path = Path(path)
+            self._disk = self._read()
+            # Nodes interned so far have no digests: start over (their shapes with them).
+            self._shapes.clear()
+            self._interned.clear()
+            self._digests.clear()
+        if first:
+            atexit.register(_save_at_exit, weakref.ref(self))
+
+    def save(self) -> None:
+        """Write the templates made since the last save into the persist file, merged with
+        what other processes wrote there meanwhile (the file is replaced whole, atomically).
+        A file that cannot be written is left as it is: the cache works without it."""
+        with self._lock:
+            self._timer = None
+            if self._path is None or not self._new:
+                return
+            new, self._new = self._new, {}
+            path = self._path
+            shapes = self._read()
+        shapes.update(new)
+        while len(shapes) > _MAX_SAVED:
+            shapes.pop(next(iter(shapes)))  # the oldest first
+        text = json.dumps({"versions": self._versions(), "shapes": shapes})
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+
+    def _versions(self) -> str:
+        import ibis
+        import sqlglot
+
+        return f"{_FORMAT}; {self._dialect}; ibis {ibis.__version__}; sqlglot {sqlglot.__version__}"
+
+    def _read(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """The persist file's templates; none if it is missing, unreadable or another
+        version's."""
+        try:
+            data = json.loads(self._path.read_text(encoding="utf-8"))
+            if data.get("versions") != self._versions():
+                return {}
+            return {k: (t, tuple(s)) for k, (t, s) in data["shapes"].items()}
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            return {}
+
+    def _later_save(self) -> None:  # with the lock held
+        if self._timer is None:
+            self._timer = threading.Timer(_SAVE_AFTER, self.save)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _digest(self, key: tuple) -> str | None:
+        """A process-independent name of an interned key: node types by module and name,
+        child nodes by their digests, other values by type and repr. None if a value has no
+        stable repr (an object's address)."""
+        parts: list[str] = []
+
+        def text(obj: Any) -> bool:
+            if isinstance(obj, _Ref):
+                digest = self._digests.get(obj)
+                if digest is None:
+                    return False
+                parts.append("#" + digest)
+            elif isinstance(obj, tuple):
+                parts.append("(")
+                if not all(text(o) for o in obj):
+                    return False
+                parts.append(")")
+            elif isinstance(obj, type):
+                parts.append(f"{obj.__module__}.{obj.__qualname__}")
+            else:
+                r = repr(obj)
+                if " at 0x" in r:
+                    return False
+                parts.append(f"{type(obj).__qualname__}:{r}")
+            parts.append(",")
+            return True
+
+        if not text(key):
+            return None
+        return hashlib.blake2b("".join(parts).encode(), digest_size=20).hexdigest()
+
+    def _disk_key(self, key: tuple[int, Any]) -> str | None:
+        digest = self._digests.get(key[0]) if self._path is not None else None
+        return None if digest is None else f"{digest}/{key[1]!r}"
 
     def bind(self, compile: Callable[..., str]) -> Callable[..., str]:
         """``compile``, going through this cache."""
@@ -148,7 +275,9 @@ class CompileCache:
                 key = (type(node), args)
             got = interned.get(key)
             if got is None:
-                got = interned[key] = len(interned)
+                got = interned[key] = _Ref(len(interned))
+                if self._path is not None:
+                    self._digests[got] = self._digest(key)
             return got
 
         try:
@@ -165,11 +294,18 @@ class CompileCache:
             if len(self._shapes) >= _MAX_SHAPES or len(self._interned) >= _MAX_INTERNED:
                 self._shapes.clear()
                 self._interned.clear()
+                self._digests.clear()
             key = (self._key(op, literals), limit)
             if not literals:
                 entry = None
             else:
                 entry = self._shapes.get(key, _UNSEEN)
+                if not isinstance(entry, tuple) and entry is not None and self._disk:
+                    name = self._disk_key(key)
+                    saved = self._disk.get(name) if name is not None else None
+                    if saved is not None:
+                        entry = self._shapes[key] = saved
+                        self.loaded += 1
                 if entry is _UNSEEN:
                     self._shapes[key] = _ONCE
         if not literals:
@@ -191,7 +327,17 @@ class CompileCache:
             )
             with self._lock:
                 self._shapes[key] = (template, sentinels) if ok else None
+                name = self._disk_key(key) if ok else None
+                if name is not None:
+                    self._new[name] = (template, sentinels)
+                    self._later_save()
         return actual
+
+
+def _save_at_exit(ref: weakref.ref[CompileCache]) -> None:
+    cache = ref()
+    if cache is not None:
+        cache.save()
 
 
 def _temporal(lit: ops.Literal) -> bool:

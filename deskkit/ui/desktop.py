@@ -211,6 +211,8 @@ class Desktop:
         self._relabel()
         if store.compile_cache is not None:
             store.compile_cache.eager = True  # a desktop asks the same queries all day
+            # Every kernel Voila starts would compile the same ~150 queries again.
+            store.compile_cache.persist(self.layouts.folder / "compiled-sql.json")
         if compute:
             self.refresh()
         else:

@@ -20,7 +20,11 @@ WIDGETS = widgets.widgets()
 @pytest.fixture
 def checked(test_store):
     """A desk whose every compile also runs uncached and must give the same text."""
-    desk = deskkit.open(test_store.path, now=test_store.now)
+    return _checking(deskkit.open(test_store.path, now=test_store.now))
+
+
+def _checking(desk):
+    """``desk``, with every compile also run uncached: the texts must be equal."""
     backend = desk.store.backend
     cached = backend.compile
 
@@ -186,3 +190,150 @@ def test_what_the_cache_cannot_take_apart_is_compiled_as_usual():
     cache._key = broken  # the first step of every lookup
     assert compile(exprs[0]) == con.compile(exprs[0])
     assert cache.errors == 1
+
+
+# Templates kept in a file: a new process (a new Voila kernel) compiles none of them -----------
+
+#: Every widget for two periods and a department: the shapes of a desktop's first views.
+PERSIST_SCRIPT = """
+import json, sys
+import deskkit
+from deskkit import widgets
+store, now, cache_file = sys.argv[1], sys.argv[2], sys.argv[3]
+import datetime as dt
+desk = deskkit.open(store, now=dt.datetime.fromisoformat(now))
+compiler = type(desk.store.backend.compiler)
+plain = compiler.to_sqlglot
+compiled = []
+def counting(self, *args, **kwargs):
+    compiled.append(1)
+    return plain(self, *args, **kwargs)
+compiler.to_sqlglot = counting
+cache = desk.store.compile_cache
+cache.eager = True
+cache.persist(cache_file)
+group = int(desk.departments()["group_id"].iloc[0])
+for f in (widgets.Filters(period="month"), widgets.Filters(period="week", department=group)):
+    for w in widgets.widgets():
+        w.compute(desk, f)
+cache.save()
+print(json.dumps({"compiled": len(compiled), "loaded": cache.loaded, "misses": cache.misses}))
+"""
+
+
+def _run_persisting(test_store, cache_file) -> dict[str, int]:
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            PERSIST_SCRIPT,
+            str(test_store.path),
+            test_store.now_iso,
+            str(cache_file),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_a_second_process_compiles_nothing_the_first_templated(test_store, tmp_path):
+    """Two real processes, one after the other, on the same store and persist file: the
+    first compiles and writes the templates; the second (with its own hash randomization and
+    Ibis' global counters) finds every one of them there."""
+    cache_file = tmp_path / "sql.json"
+    first = _run_persisting(test_store, cache_file)
+    assert first["loaded"] == 0 and first["misses"] > 30
+    second = _run_persisting(test_store, cache_file)
+    # Every shape found in the file; what is still compiled are queries without parameters
+    # (never templated) and the parameters' own literals.
+    assert second["loaded"] == first["misses"] and second["misses"] == 0, (first, second)
+    assert second["compiled"] < first["compiled"] / 2, (first, second)
+
+
+def test_persisted_templates_give_the_sql_of_a_fresh_compile(checked, test_store, tmp_path):
+    """A cache reading another cache's file: every query's SQL is exactly a normal compile's
+    (the ``checked`` desk compares each one), and the file's templates are used."""
+    cache_file = tmp_path / "sql.json"
+    writer = deskkit.open(test_store.path, now=test_store.now)
+    writer.store.compile_cache.eager = True
+    writer.store.compile_cache.persist(cache_file)
+    for w in WIDGETS:
+        w.compute(writer, widgets.Filters(period="month"))
+    writer.store.compile_cache.save()
+    desk, compiled = checked
+    cache = desk.store.compile_cache
+    cache.persist(cache_file)
+    for w in WIDGETS:
+        w.compute(desk, widgets.Filters(period="quarter"))
+    assert compiled and cache.loaded > 0 and cache.hits >= cache.loaded
+
+
+def test_a_persist_file_of_other_versions_or_unreadable_is_ignored(test_store, tmp_path):
+    import json
+
+    cache_file = tmp_path / "sql.json"
+    desk = deskkit.open(test_store.path, now=test_store.now)
+    cache = desk.store.compile_cache
+    cache.eager = True
+    cache.persist(cache_file)
+    w = widgets.get("lead_sources")
+    w.compute(desk, widgets.Filters(period="month"))
+    cache.save()
+    data = json.loads(cache_file.read_text())
+    assert data["shapes"] and "ibis" in data["versions"]
+    data["versions"] = data["versions"].replace("ibis", "ibis 0.0 was")
+    cache_file.write_text(json.dumps(data))
+    for text in (cache_file.read_text(), "{not json", '{"versions": 1}'):
+        cache_file.write_text(text)
+        other = deskkit.open(test_store.path, now=test_store.now)
+        other.store.compile_cache.eager = True
+        other.store.compile_cache.persist(cache_file)
+        w.compute(other, widgets.Filters(period="week"))
+        assert other.store.compile_cache.loaded == 0
+    other.store.compile_cache.save()  # a bad file is replaced by a good one
+    assert json.loads(cache_file.read_text())["versions"] == data["versions"].replace(
+        "ibis 0.0 was", "ibis"
+    )
+
+
+def test_another_store_file_gets_the_sql_of_a_fresh_compile(test_store, tmp_path):
+    """A shape names its tables by name, namespace and schema: another store file (another
+    catalog) reading the file gets, query by query, exactly what a normal compile gives."""
+    import shutil
+
+    cache_file = tmp_path / "sql.json"
+    desk = deskkit.open(test_store.path, now=test_store.now)
+    desk.store.compile_cache.eager = True
+    desk.store.compile_cache.persist(cache_file)
+    for w in WIDGETS:
+        w.compute(desk, widgets.Filters(period="month"))
+    desk.store.compile_cache.save()
+    copy = tmp_path / "another.duckdb"
+    shutil.copy(test_store.path, copy)
+    other, compiled = _checking(deskkit.open(copy, now=test_store.now))
+    other.store.compile_cache.persist(cache_file)
+    for w in WIDGETS:
+        w.compute(other, widgets.Filters(period="week"))
+    assert compiled
+
+
+def test_the_desktop_keeps_its_templates_in_the_layout_folder(test_store, tmp_path):
+    from deskkit.ui import Desktop
+    from deskkit.ui.layout import LayoutStore
+
+    desk = deskkit.open(test_store.path, now=test_store.now)
+    layouts = LayoutStore("t", folder=tmp_path)
+    app = Desktop(desk, layouts=layouts)
+    try:
+        app.wait()
+        desk.store.compile_cache.save()
+        assert (layouts.folder / "compiled-sql.json").exists()
+    finally:
+        app.runner.close()

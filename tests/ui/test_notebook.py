@@ -25,8 +25,9 @@ def test_notebook_is_committed_clean():
             assert "ibis" not in cell.source and "pipeline_flow" not in cell.source
 
 
-def test_notebook_renders_the_desk_numbers(test_store, desk, monkeypatch):
+def test_notebook_renders_the_desk_numbers(test_store, desk, monkeypatch, tmp_path):
     monkeypatch.setenv("DESKKIT_STORE", str(test_store.path))
+    monkeypatch.setenv("DESKKIT_DATA", str(tmp_path))  # layouts and compiled SQL land here
     monkeypatch.setenv("DESKKIT_NOW", test_store.now_iso)
     monkeypatch.delenv("DESKKIT_VIEWER", raising=False)
     monkeypatch.delenv("VOILA_PREHEAT", raising=False)

@@ -114,6 +114,7 @@ def test_notebook_syncs_and_shows_the_desktop_against_the_stand_in(
     monkeypatch.setenv("DESKKIT_AMOCRM_BASE_URL", standin.url)
     monkeypatch.setenv("DESKKIT_AMOCRM_TOKEN", TOKEN)
     monkeypatch.setenv("DESKKIT_STORE", str(store))
+    monkeypatch.setenv("DESKKIT_DATA", str(tmp_path / "data"))  # layouts, compiled SQL
     nb = nbformat.read(NOTEBOOK, as_version=4)
     try:
         NotebookClient(nb, timeout=300, kernel_name="python3").execute()
