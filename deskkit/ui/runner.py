@@ -270,8 +270,12 @@ _POOLS: weakref.WeakSet[_Pool] = weakref.WeakSet()
 
 
 def _close_all() -> None:
-    for pool in list(_POOLS):
-        pool.close(wait=True)
+    # Again until none is left open: closing cancels queued work, whose callbacks may submit
+    # to a runner closed earlier, which then makes a new pool (its threads would keep the
+    # interpreter from exiting).
+    while pools := [pool for pool in list(_POOLS) if not pool._closed]:
+        for pool in pools:
+            pool.close(wait=True)
 
 
 threading._register_atexit(_close_all)  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ import re
 import threading
 import time
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -660,3 +661,43 @@ def test_prefetch_setting_from_the_environment():
     for bad in ("soon", "-1", "nan"):
         with pytest.raises(ValueError, match="DESKKIT_PREFETCH"):
             _prefetch_setting(bad)
+
+
+def test_closing_at_exit_also_closes_pools_made_while_closing(desk, monkeypatch):
+    """At exit every pool is closed before threads are joined. Closing cancels queued cards,
+    whose callbacks may ask another (earlier closed) runner, which makes a new pool: that one
+    is closed too, or its idle threads would keep the interpreter from ever exiting."""
+    import weakref
+
+    from deskkit.ui import runner as runner_module
+
+    monkeypatch.setattr(runner_module, "_POOLS", weakref.WeakSet())  # this test's pools only
+    release = threading.Event()
+
+    def blocking(d, f):
+        release.wait(30)
+        return None
+
+    busy = registry.Widget("block_test", {"en": "B", "ru": "Б"}, blocking)
+    first, second = Runner(workers=1), Runner(workers=1)
+    second.close()  # closed earlier: its next submit makes a new pool
+    running = first.submit(busy, desk, registry.Filters(period="month"))
+    queued = first.submit(registry.get("nps"), desk, registry.Filters(period="month"))
+    late: list[Any] = []
+    queued.add_done_callback(
+        lambda f: late.append(
+            second.submit(registry.get("nps"), desk, registry.Filters(period="week"))
+        )
+    )
+    closer = threading.Thread(target=runner_module._close_all)
+    closer.start()
+    time.sleep(0.2)
+    release.set()
+    closer.join(30)
+    assert not closer.is_alive() and running.done() and queued.cancelled() and late
+    assert all(pool._closed for pool in runner_module._POOLS)
+    new_pool = second._pool
+    assert new_pool is not None and new_pool._closed
+    for thread in new_pool._threads:
+        thread.join(30)
+        assert not thread.is_alive()
