@@ -87,6 +87,7 @@ class CompileCache:
         self._path: Any = None  # the persist file (see persist)
         self._disk: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._new: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._keys: list[tuple] = []  # interned number -> its key (for digests)
         self._digests: dict[int, str | None] = {}
         self._timer: threading.Timer | None = None
 
@@ -113,10 +114,6 @@ class CompileCache:
             first = self._path is None
             self._path = Path(path)
             self._disk = self._read()
-            # Nodes interned so far have no digests: start over (their shapes with them).
-            self._shapes.clear()
-            self._interned.clear()
-            self._digests.clear()
         if first:
             atexit.register(_save_at_exit, weakref.ref(self))
 
@@ -166,15 +163,18 @@ class CompileCache:
             self._timer.daemon = True
             self._timer.start()
 
-    def _digest(self, key: tuple) -> str | None:
-        """A process-independent name of an interned key: node types by module and name,
-        child nodes by their digests, other values by type and repr. None if a value has no
-        stable repr (an object's address)."""
+    def _digest(self, number: int) -> str | None:
+        """A process-independent name of interned node ``number`` (made when first asked,
+        then remembered): node types by module and name, child nodes by their digests, other
+        values by type and repr. None if a value has no stable repr (an object's address).
+        Call with the lock held."""
+        if number in self._digests:
+            return self._digests[number]
         parts: list[str] = []
 
         def text(obj: Any) -> bool:
             if isinstance(obj, _Ref):
-                digest = self._digests.get(obj)
+                digest = self._digest(obj)
                 if digest is None:
                     return False
                 parts.append("#" + digest)
@@ -193,12 +193,16 @@ class CompileCache:
             parts.append(",")
             return True
 
-        if not text(key):
-            return None
-        return hashlib.blake2b("".join(parts).encode(), digest_size=20).hexdigest()
+        ok = text(self._keys[number])
+        digest = (
+            hashlib.blake2b("".join(parts).encode(), digest_size=20).hexdigest() if ok else None
+        )
+        self._digests[number] = digest
+        return digest
 
     def _disk_key(self, key: tuple[int, Any]) -> str | None:
-        digest = self._digests.get(key[0]) if self._path is not None else None
+        """The persist file's name of shape ``key`` (None without a file). With the lock."""
+        digest = self._digest(key[0]) if self._path is not None else None
         return None if digest is None else f"{digest}/{key[1]!r}"
 
     def bind(self, compile: Callable[..., str]) -> Callable[..., str]:
@@ -276,8 +280,7 @@ class CompileCache:
             got = interned.get(key)
             if got is None:
                 got = interned[key] = _Ref(len(interned))
-                if self._path is not None:
-                    self._digests[got] = self._digest(key)
+                self._keys.append(key)
             return got
 
         try:
@@ -294,6 +297,7 @@ class CompileCache:
             if len(self._shapes) >= _MAX_SHAPES or len(self._interned) >= _MAX_INTERNED:
                 self._shapes.clear()
                 self._interned.clear()
+                self._keys.clear()
                 self._digests.clear()
             key = (self._key(op, literals), limit)
             if not literals:
