@@ -11,7 +11,9 @@ library sixteen times. Here the work is split between two anywidgets:
 * :class:`VegaChart` is one chart: a few KB of fixed ESM that waits for the library, embeds the
   ``spec`` trait with the SVG renderer and reports a click on a mark back to Python through the
   ``_click`` trait. A new ``spec`` that differs only in its rows goes into the drawn view;
-  any other is embedded anew.
+  any other is embedded anew. The page's charts are drawn one at a time through one queue,
+  those on screen first, with a task boundary between two: the numbers of every card are
+  painted while the charts below them are still being drawn.
 
 :class:`ChartView` is a chart slot: its widget stays on the page while ``show()`` replaces
 the chart, and ``on_click`` callbacks get the clicked mark's data row. The desktop's card
@@ -243,6 +245,51 @@ function newRows(shown, spec) {
   return { rows: b.map((name) => spec.datasets[name]), values };
 }
 
+// The page's charts are drawn one at a time, those on screen first, and the page gets the
+// main thread back between two. Sixteen charts embedded at once held it for about a second
+// (vega interprets every expression; see "ast" below), and no card's new numbers were painted
+// meanwhile. The queue is the page's, shared by every ESM that includes this code.
+const queue = (globalThis.deskkitCharts ??= { jobs: [], busy: false });
+
+// On screen now (measured when a chart is picked: an observer's first report can come after).
+function inView(box) {
+  const r = box.getBoundingClientRect();
+  return r.width > 0 && r.bottom > 0 && r.top < window.innerHeight;
+}
+
+// A task boundary, so that the page paints and answers input. A timer, not scheduler.yield()
+// or a message: those run before timers, and a page's own timers (and a test's polling)
+// waited for all sixteen charts. A hidden tab paints nothing and slows timers to one a second:
+// no pause there.
+function pause() {
+  if (document.hidden) return Promise.resolve();
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+// Runs `job` (drawing into `box`) when the charts queued before it, on screen first, are drawn.
+function inTurn(box, job) {
+  return new Promise((resolve, reject) => {
+    queue.jobs.push({ box, job, resolve, reject });
+    if (!queue.busy) drain();
+  });
+}
+
+async function drain() {
+  queue.busy = true;
+  try {
+    while (queue.jobs.length) {
+      await pause();
+      const i = queue.jobs.findIndex((j) => inView(j.box));
+      const [next] = queue.jobs.splice(Math.max(i, 0), 1);
+      const done = Promise.resolve().then(next.job).then(next.resolve, next.reject);
+      // A chart that takes this long does not hold up the others: it finishes on its own.
+      await Promise.race([done, new Promise((resolve) => setTimeout(resolve, 5000))]);
+    }
+  } finally {
+    queue.busy = false;
+  }
+}
+
 function chartIn(model, box, trait, onClick) {
   let api = null;
   let seq = 0;  // each draw's number: a slower, older draw must not win
@@ -271,7 +318,8 @@ function chartIn(model, box, trait, onClick) {
 
   // New numbers for the same chart go into the drawn view: no new compile, no new SVG, and
   // the card keeps its height while they arrive. Anything else is embedded anew.
-  const update = async (mine, { rows, values }) => {
+  const update = (mine, { rows, values }) => inTurn(box, async () => {
+    if (mine !== seq) return true;  // a newer draw took over
     try {
       rows.forEach((data, i) => api.view.data(names[i], structuredClone(data)));
       values.forEach(([name, value]) => api.view.signal(name, structuredClone(value)));
@@ -280,7 +328,7 @@ function chartIn(model, box, trait, onClick) {
     } catch (error) {
       return mine !== seq;  // a newer draw took over; else embed this one anew
     }
-  };
+  });
 
   const draw = async () => {
     const mine = ++seq;
@@ -290,11 +338,17 @@ function chartIn(model, box, trait, onClick) {
       if (mine === seq) shown = spec;
       return;
     }
-    if (api) api.finalize();
-    api = null;
-    shown = null;
-    box.replaceChildren();
-    if (!spec) return;
+    // The chart drawn stays until the new one is drawn in its place (it may wait its turn).
+    const drop = () => {
+      if (api) api.finalize();
+      api = null;
+      shown = null;
+      box.replaceChildren();
+    };
+    if (!spec) {
+      drop();
+      return;
+    }
     const late = setTimeout(() => mine === seq && message("Waiting for the chart library…"), 20000);
     const lib = await ready();
     clearTimeout(late);
@@ -305,14 +359,18 @@ function chartIn(model, box, trait, onClick) {
     const loader = { load: noUrls, sanitize: noUrls, http: noUrls, file: noUrls };
     let result;
     try {
-      box.replaceChildren();
-      result = await lib.vegaEmbed(box, s, {
-        actions: false, renderer: "svg", ast: true, loader,  // ast: interpret, never eval
+      result = await inTurn(box, () => {
+        if (mine !== seq) return null;
+        drop();
+        return lib.vegaEmbed(box, s, {
+          actions: false, renderer: "svg", ast: true, loader,  // ast: interpret, never eval
+        });
       });
     } catch (error) {
       if (mine === seq) message("Chart could not be drawn: " + (error?.message ?? error));
       return;
     }
+    if (!result) return;
     if (mine !== seq) { result.finalize(); return; }
     api = result;
     shown = spec;

@@ -69,8 +69,23 @@ broken = ChartView("vega")
 broken.widget.add_class("broken")
 broken.widget.spec = {"mark": {"type": "no-such-mark"}}
 
+# A chart far below the window, made first (its box is laid out first, in reverse order): the
+# page's queue draws the charts on screen before it, and it still gets drawn.
+far = ChartView("vega")
+far.widget.add_class("chart-far")
+far.show(chart(1))
 w.VBox(
-    [library(), *(v.widget for v in views), broken.widget, clicked],
+    [
+        library(),
+        w.VBox(
+            [
+                far.widget,
+                w.Box(layout=w.Layout(height="2500px")),
+                w.VBox([*(v.widget for v in views), broken.widget, clicked]),
+            ],
+            layout=w.Layout(flex_flow="column-reverse"),
+        ),
+    ],
     layout=w.Layout(width="900px"),
 )
 """
@@ -159,15 +174,32 @@ def test_charts_draw_offline_ship_the_library_once_and_report_clicks(browser, ch
         ws.on("framereceived", count)
 
     page.on("websocket", on_websocket)
+    # The order in which the charts' SVGs appear.
+    page.add_init_script("""
+        window.__drawn = [];
+        new MutationObserver((ms) => { for (const m of ms) for (const n of m.addedNodes) {
+          if (n.nodeType !== 1 || !n.matches('svg.marks')) continue;
+          const slot = n.closest('.chart-far, .chart-0, .chart-1, .chart-2');
+          if (slot) window.__drawn.push([...slot.classList].find(k => k.startsWith('chart-')));
+        } }).observe(document, {subtree: true, childList: true});""")
     try:
         response = page.goto(charts_server, timeout=180_000)
         assert response is not None and response.ok
-        for i in range(3):  # each chart drew its three bars as SVG
+        for i in (0, 1, 2, "far"):  # each chart drew its three bars as SVG
             page.wait_for_function(
                 "sel => document.querySelectorAll(sel).length === 3",
                 arg=f".chart-{i} svg g.mark-rect path",
                 timeout=120_000,
             )
+        # The charts on screen were drawn first, the one 2,500 px below them last.
+        far_top = page.evaluate("() => document.querySelector('.chart-far').offsetTop")
+        assert far_top > 2000, far_top
+        assert page.evaluate("() => window.__drawn")[:4] == [
+            "chart-0",
+            "chart-1",
+            "chart-2",
+            "chart-far",
+        ]
         # The broken spec says why in its slot; the good ones show no error.
         page.wait_for_selector(".broken .dk-chart-error")
         assert "Chart could not be drawn" in page.inner_text(".broken")
