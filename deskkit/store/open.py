@@ -20,6 +20,7 @@ import ibis
 from ibis.backends import BaseBackend
 from ibis.backends.sql.datatypes import DuckDBType
 
+from deskkit.store._execute import install_lean_execute
 from deskkit.store._sqlcache import CompileCache
 from deskkit.store.schema import SCHEMA
 from deskkit.store.validate import SchemaError, check_schema
@@ -102,6 +103,7 @@ class Store:
         if callable(getattr(backend, "compile", None)):
             self.compile_cache = CompileCache()
             self.compile_cache.install(backend)
+        install_lean_execute(backend)
 
     @property
     def concurrent(self) -> bool:
@@ -149,6 +151,7 @@ class Store:
             local["backend"] = ibis.duckdb.from_connection(self._cursor())
             if self.compile_cache is not None:
                 self.compile_cache.install(local["backend"])
+            install_lean_execute(local["backend"])
         return local["backend"]
 
     def _cursor(self) -> Any:

@@ -1,0 +1,62 @@
+"""A DuckDB store's table results converted to pandas once, not twice.
+
+Ibis's DuckDB ``execute`` converts a table result column by column with the DuckDB converter,
+then ``Table.__pandas_result__`` converts the frame again with the generic one. The second
+pass changes nothing the first did not (the two differ only in arrays' NaN, which the first
+pass already turned into None) but costs as much: a tenth of a filter change's Python time,
+which holds the GIL the desktop's other cards wait for. Only table results take this path;
+scalars and columns, and every other backend, keep Ibis's own.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+import ibis.expr.types as ir
+
+__all__ = ["install_lean_execute"]
+
+
+def install_lean_execute(backend: Any) -> None:
+    """Route a DuckDB backend's (or cursor's) ``execute`` of table expressions through
+    :func:`_execute_table`. The backend is held weakly, as by the compile cache."""
+    if getattr(backend, "name", None) != "duckdb":
+        return
+    original = type(backend).execute
+    ref = weakref.ref(backend)
+
+    def execute(
+        expr: ir.Expr,
+        /,
+        *,
+        params: Mapping[ir.Scalar, Any] | None = None,
+        limit: int | str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        if type(expr) is not ir.Table:
+            return original(ref(), expr, params=params, limit=limit, **kwargs)
+        return _execute_table(ref(), expr, params=params, limit=limit, **kwargs)
+
+    backend.execute = execute
+
+
+def _execute_table(backend: Any, expr: ir.Table, **kwargs: Any) -> Any:
+    """Ibis 12's ``duckdb.Backend.execute`` for a table, less the second conversion."""
+    import pandas as pd
+    import pyarrow.types as pat
+    from ibis.backends.duckdb.converter import DuckDBPandasData
+
+    table = backend._to_duckdb_relation(expr, **kwargs).to_arrow_table()
+    df = pd.DataFrame(
+        {
+            name: (
+                col.to_pylist()
+                if pat.is_nested(col.type) or pat.is_dictionary(col.type) or col.null_count
+                else col.to_pandas()
+            )
+            for name, col in zip(table.column_names, table.columns, strict=True)
+        }
+    )
+    return DuckDBPandasData.convert_table(df, expr.schema())

@@ -1,0 +1,84 @@
+"""A DuckDB store converts table results once: the same frames as Ibis's own execute."""
+
+from __future__ import annotations
+
+import threading
+
+import ibis
+import pandas as pd
+
+import deskkit
+from deskkit import widgets as registry
+from deskkit.store._execute import install_lean_execute
+from deskkit.widgets import Filters
+
+
+def _ibis_execute(backend, expr):
+    """What Ibis itself returns (the class's execute, not the store's)."""
+    return type(backend).execute(backend, expr)
+
+
+def _frames(result) -> dict[str, pd.DataFrame]:
+    return {k: v for k, v in vars(result).items() if isinstance(v, pd.DataFrame)}
+
+
+def test_table_results_equal_ibis_own_for_every_kind_of_column(tmp_path):
+    con = ibis.duckdb.connect(str(tmp_path / "kinds.duckdb"))
+    con.raw_sql(
+        """CREATE TABLE t AS SELECT * FROM (VALUES
+            (1, 'a', TIMESTAMP '2026-11-27 10:00', DATE '2026-11-27', true, 1.5, 10::DECIMAL(18,2)),
+            (2, NULL, NULL, NULL, NULL, NULL, NULL),
+            (NULL, 'ü', TIMESTAMP '2026-01-01 00:00', DATE '2026-01-01', false, 'nan'::DOUBLE, 2.25)
+        ) v(i, s, ts, d, b, f, m)"""
+    )
+    con.disconnect()
+    backend = ibis.duckdb.connect(str(tmp_path / "kinds.duckdb"), read_only=True)
+    install_lean_execute(backend)
+    assert "execute" in vars(backend)
+    t = backend.table("t")
+    queries = {
+        "all": t,
+        "empty": t.filter(t.i > 99),
+        "grouped": t.group_by("b").aggregate(n=t.count(), ids=t.i.collect(), top=t.ts.max()),
+        "derived": t.mutate(day=t.ts.date(), half=t.f / 2, label=t.s.fill_null("—")),
+        "struct": t.select(pair=ibis.struct({"i": t.i, "s": t.s})),
+        "nulls only": t.filter(t.i.isnull()).select("s", n=ibis.null("int64")),
+    }
+    for name, expr in queries.items():
+        got = backend.execute(expr)
+        pd.testing.assert_frame_equal(got, _ibis_execute(backend, expr), obj=name)
+    # Scalars and columns keep Ibis's path (and its result types).
+    assert backend.execute(t.count()) == 3
+    assert backend.execute(t.ts.max()) == pd.Timestamp("2026-11-27 10:00")
+    pd.testing.assert_series_equal(backend.execute(t.i), _ibis_execute(backend, t.i))
+    backend.disconnect()
+
+
+def test_every_builtin_widget_gives_ibis_own_frames(test_store):
+    """Every built-in widget computed through the store's execute (on this thread and on
+    another, which uses a cursor of its own) and through Ibis's: the same frames."""
+    lean = deskkit.open(test_store.path, now=test_store.now)
+    plain = deskkit.open(test_store.path, now=test_store.now)
+    del plain.store.backend.execute  # Ibis's own from here on (this thread)
+    filters = Filters(period="quarter", department=int(lean.departments()["group_id"].iloc[0]))
+    for widget in registry.widgets():
+        if not widget.builtin:
+            continue
+        want = widget.compute(plain, filters)
+        got = widget.compute(lean, filters)
+        assert _frames(got).keys() == _frames(want).keys() and _frames(got), widget.id
+        for name, frame in _frames(want).items():
+            pd.testing.assert_frame_equal(_frames(got)[name], frame, obj=f"{widget.id}.{name}")
+
+    got_elsewhere: dict = {}
+
+    def elsewhere() -> None:
+        assert "execute" in vars(lean.store._backend_here())  # the thread's cursor has it too
+        got_elsewhere["flow"] = lean.pipeline_flow("year")
+
+    thread = threading.Thread(target=elsewhere)
+    thread.start()
+    thread.join()
+    pd.testing.assert_frame_equal(
+        got_elsewhere["flow"].stages, plain.pipeline_flow("year").stages, obj="flow from a thread"
+    )
