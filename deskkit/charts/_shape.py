@@ -15,6 +15,7 @@ spec's structure:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 import altair as alt
@@ -68,5 +69,41 @@ def title(text: str) -> tuple[alt.TitleParams, alt.Parameter]:
 def layer(*charts: Any, values: Sequence[alt.Parameter] = (), **kwargs: Any) -> alt.LayerChart:
     """``alt.layer(*charts, **kwargs)`` with the plain params ``values`` (:func:`top`,
     :func:`title`) at its top level: the same spec as ``.add_params(*values)``, which copies
-    the whole chart twice over (a fifth of the desktop's chart building)."""
-    return alt.layer(*charts, params=[value.param for value in values], **kwargs)
+    the whole chart twice over (a fifth of the desktop's chart building).
+
+    The layers are taken as made for this chart alone: Altair deep-copies each of them three
+    times while lifting their data, params and sizes to the top (it cannot know that no one
+    else holds them); here those copies are shallow, which is all the lifting needs (it sets
+    top-level fields of the copies only). The chart and its spec are the same."""
+    if values:
+        kwargs["params"] = [value.param for value in values]
+    if not all(
+        type(c) is alt.Chart and c._kwds.get("params", alt.Undefined) is alt.Undefined
+        for c in charts
+    ):
+        return alt.layer(*charts, **kwargs)  # selections are named by a hash of their layer
+    fresh = _fresh_class()
+    made = alt.layer(*(_as(c, fresh) for c in charts), **kwargs)
+    # What the user gets holds plain charts again (their own deep copies deep).
+    made.layer = [_as(c, alt.Chart) if type(c) is fresh else c for c in made.layer]
+    return made
+
+
+def _as(chart: Any, cls: type) -> Any:
+    """``chart``'s fields (its top-level dict copied) in an object of class ``cls``."""
+    new = object.__new__(cls)
+    object.__setattr__(new, "_args", chart._args)
+    object.__setattr__(new, "_kwds", dict(chart._kwds))
+    return new
+
+
+@cache
+def _fresh_class() -> type:
+    # Named as Altair's own: a layer's class name goes into the hash Altair names views by.
+    class Chart(alt.Chart):
+        """A layer made for one chart: Altair's deep copies of it while layering are shallow."""
+
+        def __deepcopy__(self, memo: Any = None) -> Any:
+            return _as(self, type(self))
+
+    return Chart

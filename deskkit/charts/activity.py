@@ -108,7 +108,7 @@ def activity_chart(result: Activity, currency: str = "", lang: str = "en") -> al
         .mark_text(align="left", dx=4, style="dk-value")
         .encode(y=y, x=alt.X("total:Q"), text=alt.Text("label:N"))
     )
-    return alt.layer(bars, ends, width=_WIDTH, height=alt.Step(_ROW))
+    return _shape.layer(bars, ends, width=_WIDTH, height=alt.Step(_ROW))
 
 
 def events_chart(result: Events, currency: str = "", lang: str = "en") -> alt.LayerChart:
@@ -126,7 +126,7 @@ def events_chart(result: Events, currency: str = "", lang: str = "en") -> alt.La
     text = base.mark_text(align="left", dx=4, style="dk-value").encode(
         x=alt.X("count:Q"), text=alt.Text("label:N")
     )
-    return alt.layer(bars, text, data=frame, width=_WIDTH, height=alt.Step(_ROW))
+    return _shape.layer(bars, text, data=frame, width=_WIDTH, height=alt.Step(_ROW))
 
 
 def messages_chart(result: Messages, currency: str = "", lang: str = "en") -> alt.LayerChart:
@@ -160,7 +160,7 @@ def messages_chart(result: Messages, currency: str = "", lang: str = "en") -> al
         x=alt.X("messages:Q"), text=alt.Text("label:N")
     )
     # The step is each direction's bar: a channel's band (two bars and padding) is about 2 * _ROW.
-    return alt.layer(bars, text, data=frame, width=_WIDTH, height=alt.Step(20))
+    return _shape.layer(bars, text, data=frame, width=_WIDTH, height=alt.Step(20))
 
 
 def response_time_chart(
@@ -198,4 +198,4 @@ def response_time_chart(
     text = base.mark_text(align="left", dx=4, style="dk-value").encode(
         x=alt.X("median_min:Q"), text=alt.Text("label:N")
     )
-    return alt.layer(bars, ticks, text, data=frame, width=_WIDTH, height=alt.Step(_ROW))
+    return _shape.layer(bars, ticks, text, data=frame, width=_WIDTH, height=alt.Step(_ROW))

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import altair as alt
 import pandas as pd
 
+from deskkit.charts import _shape
 from deskkit.charts._labels import tr
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ def _bars(frame: pd.DataFrame, y: str, y_title: str, x_title: str) -> alt.LayerC
     )
     bars = base.mark_bar()
     labels = base.mark_text(align="left", dx=4).encode(text=alt.Text("n:Q"))
-    return alt.layer(bars, labels, data=frame, width=_WIDTH, height=alt.Step(_ROW_HEIGHT))
+    return _shape.layer(bars, labels, data=frame, width=_WIDTH, height=alt.Step(_ROW_HEIGHT))
 
 
 def recent_files_chart(result: RecentFiles, currency: str = "", lang: str = "en") -> alt.LayerChart:

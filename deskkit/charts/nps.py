@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import altair as alt
 import pandas as pd
 
+from deskkit.charts import _shape
 from deskkit.charts._labels import tr
 from deskkit.charts._theme import MINUS, PALETTE
 
@@ -96,4 +97,4 @@ def nps_chart(result: Nps, currency: str = "", lang: str = "en") -> alt.LayerCha
         .encode(x=alt.XDatum(1.3), text=alt.Text("score:N"))
         .transform_filter("datum.order == 0")
     )
-    return alt.layer(bars, counts, score, data=frame, width=_WIDTH, height=70)
+    return _shape.layer(bars, counts, score, data=frame, width=_WIDTH, height=70)

@@ -262,4 +262,4 @@ def latest_deals_chart(result: LatestDeals, currency: str = "", lang: str = "en"
     layers.append(
         base.mark_text(align="right", style="dk-value").encode(x=at(600), text=alt.Text("price:N"))
     )
-    return alt.layer(*layers, data=frame, width=600, height=alt.Step(_ROW))
+    return _shape.layer(*layers, data=frame, width=600, height=alt.Step(_ROW))

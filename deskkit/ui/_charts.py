@@ -60,6 +60,7 @@ __all__ = [
     "library",
     "library_bundle",
     "page_widgets",
+    "spec_dict",
     "svg_of",
 ]
 
@@ -497,6 +498,47 @@ def data_fields(spec: dict[str, Any]) -> frozenset[str]:
 
     walk(spec)
     return frozenset(fields)
+
+
+def spec_dict(chart: alt.TopLevelMixin) -> dict[str, Any]:
+    """``chart.to_dict(validate=False)``, made faster for a layered chart.
+
+    ``to_dict`` starts with a shallow copy of the chart, which Altair makes by calling the
+    class again: for a ``LayerChart`` that reruns its ``__init__``, whose lifting of data,
+    params and sizes out of the layers deep-copies every layer three times over (half of a
+    desktop card's chart building). The chart was lifted when it was made, so here its
+    shallow copy is only that: the same fields in a new object. The spec is the same.
+    """
+    import altair as alt
+
+    if type(chart) is alt.LayerChart:
+        chart = _lifted(chart)
+    return chart.to_dict(validate=False)
+
+
+@cache
+def _lifted_class() -> type:
+    import altair as alt
+
+    class Lifted(alt.LayerChart):
+        """A LayerChart already lifted: its shallow copy does not lift it again."""
+
+        def copy(self, deep: Any = True, ignore: list[str] | None = None) -> Any:
+            if deep is not False:
+                return super().copy(deep, ignore)
+            new = object.__new__(type(self))
+            object.__setattr__(new, "_args", self._args)
+            object.__setattr__(new, "_kwds", dict(self._kwds))
+            return new
+
+    return Lifted
+
+
+def _lifted(chart: alt.LayerChart) -> alt.LayerChart:
+    new = object.__new__(_lifted_class())
+    object.__setattr__(new, "_args", chart._args)
+    object.__setattr__(new, "_kwds", dict(chart._kwds))
+    return new
 
 
 def draws_nothing(spec: dict[str, Any]) -> bool:

@@ -356,7 +356,7 @@ def chart_spec(build: Callable[..., Any], result: Any, style: CardStyle) -> dict
 
     with debug_mode(False):
         chart = _call_chart(build, result, style)
-    spec = None if chart is None else chart.to_dict(validate=False)
+    spec = None if chart is None else _charts.spec_dict(chart)
     if spec is not None and _charts.draws_nothing(spec):
         spec = None  # a card with no rows says so in its table, not with an empty plot
     remember_spec(build, result, style, spec)

@@ -440,6 +440,64 @@ def test_shape_layer_writes_the_spec_add_params_writes():
     assert all("params" not in layer for layer in ours["layer"])
 
 
+def test_shape_layer_is_altair_layer_with_shallow_copies_of_its_layers():
+    """Layering lifts data, params and sizes out of the layers: the same chart as Altair's
+    own, whose layers are plain charts again (a deep copy of it is deep)."""
+    import pandas as pd
+
+    from deskkit.charts import _shape
+
+    frame = pd.DataFrame({"n": [3, 1], "who": ["a", "b"]})
+    pick = alt.selection_point(fields=["who"], name="pick")
+    cases = {
+        "data on the layers, sizes on one": lambda: [
+            alt.Chart(frame).mark_bar().encode(x="n:Q", y="who:N").properties(width=150),
+            alt.Chart(frame).mark_text().encode(x="n:Q", y="who:N", text="n:Q"),
+        ],
+        "a selection on a layer": lambda: [
+            alt.Chart(frame).mark_bar().encode(x="n:Q", y="who:N").add_params(pick),
+            alt.Chart(frame).mark_rule().encode(x="mean(n):Q"),
+        ],
+        "a layer chart inside": lambda: [
+            alt.Chart(frame).mark_bar().encode(x="n:Q"),
+            alt.layer(alt.Chart(frame).mark_tick().encode(x="n:Q")),
+        ],
+    }
+    for name, make in cases.items():
+        ours = _shape.layer(*make(), height=alt.Step(12))
+        theirs = alt.layer(*make(), height=alt.Step(12))
+        assert ours.to_dict() == theirs.to_dict(), name
+        assert all(type(c) in (alt.Chart, alt.LayerChart) for c in ours.layer), name
+    ours = _shape.layer(*cases["data on the layers, sizes on one"]())
+    again = ours.copy()  # Altair's deep copy
+    again.layer[0].encoding.x.title = "changed"
+    assert "title" not in ours.to_dict()["layer"][0]["encoding"]["x"]
+
+
+def test_spec_dict_is_to_dict_for_every_builtin_chart(desk):
+    """The desktop's faster conversion gives each built-in card's spec exactly, in both
+    languages, for a month and a department's year."""
+    from deskkit import widgets as registry
+    from deskkit.ui._charts import spec_dict
+    from deskkit.ui.card import CardStyle, _call_chart
+    from deskkit.widgets import Filters
+
+    department = int(desk.departments()["group_id"].iloc[0])
+    layered = 0
+    for filters in (Filters(period="month"), Filters(period="year", department=department)):
+        for widget in registry.widgets():
+            if not (widget.builtin and widget.chart):
+                continue
+            result = widget.compute(desk, filters)
+            for lang in ("en", "ru"):
+                chart = _call_chart(widget.chart, result, CardStyle(lang, "RUB", "UTC"))
+                if chart is None:
+                    continue
+                assert spec_dict(chart) == chart.to_dict(validate=False), (widget.id, lang)
+                layered += type(chart) is alt.LayerChart
+    assert layered >= 20  # most cards' charts are layered: the fast path was taken
+
+
 def test_the_page_compares_specs_as_this_test_does():
     """The mirror above follows the page's rule: rows and plain params' values are data."""
     from deskkit.ui._charts import CHART_JS
