@@ -4,8 +4,11 @@ Ibis's DuckDB ``execute`` converts a table result column by column with the Duck
 then ``Table.__pandas_result__`` converts the frame again with the generic one. The second
 pass changes nothing the first did not (the two differ only in arrays' NaN, which the first
 pass already turned into None) but costs as much: a tenth of a filter change's Python time,
-which holds the GIL the desktop's other cards wait for. Only table results take this path;
-scalars and columns, and every other backend, keep Ibis's own.
+which holds the GIL the desktop's other cards wait for. Before running it, Ibis walks the
+whole expression four times (for UDFs, in-memory tables, geospatial functions and tables read
+from a batch reader) to register what it finds: here one walk looks for all of them, and
+Ibis's hooks run only when there is one. Only table results take this path; scalars and
+columns, and every other backend, keep Ibis's own.
 """
 
 from __future__ import annotations
@@ -14,9 +17,13 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 
 __all__ = ["install_lean_execute"]
+
+#: Nodes Ibis's pre-execute hooks act on (see duckdb.Backend._run_pre_execute_hooks).
+_HOOKED = (ops.ScalarUDF, ops.InMemoryTable, ops.GeoSpatialUnOp, ops.GeoSpatialBinOp)
 
 
 def install_lean_execute(backend: Any) -> None:
@@ -42,13 +49,26 @@ def install_lean_execute(backend: Any) -> None:
     backend.execute = execute
 
 
-def _execute_table(backend: Any, expr: ir.Table, **kwargs: Any) -> Any:
-    """Ibis 12's ``duckdb.Backend.execute`` for a table, less the second conversion."""
+def _execute_table(
+    backend: Any,
+    expr: ir.Table,
+    *,
+    params: Mapping[ir.Scalar, Any] | None = None,
+    limit: int | str | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Ibis 12's ``duckdb.Backend.execute`` for a table, less three walks of the expression
+    and the second conversion."""
     import pandas as pd
     import pyarrow.types as pat
     from ibis.backends.duckdb.converter import DuckDBPandasData
 
-    table = backend._to_duckdb_relation(expr, **kwargs).to_arrow_table()
+    if backend._record_batch_readers_consumed or expr.op().find(_HOOKED):
+        backend._run_pre_execute_hooks(expr)
+    sql = backend.compile(expr, limit=limit, params=params, **kwargs)
+    if expr.schema().geospatial:
+        backend._load_extensions(["spatial"])
+    table = backend.con.sql(sql).to_arrow_table()
     df = pd.DataFrame(
         {
             name: (

@@ -54,6 +54,31 @@ def test_table_results_equal_ibis_own_for_every_kind_of_column(tmp_path):
     backend.disconnect()
 
 
+def test_what_ibis_registers_before_a_query_is_still_registered(tmp_path):
+    """An in-memory table and a Python UDF reach DuckDB (one walk finds them; Ibis's hooks
+    then run) in a fresh connection whose first query they are."""
+
+    @ibis.udf.scalar.python
+    def twice(x: int) -> int:
+        return 2 * x
+
+    for case in ("memtable", "udf"):
+        backend = ibis.duckdb.connect()
+        install_lean_execute(backend)
+        t = backend.create_table("t", pd.DataFrame({"i": [1, 2, 3]}))
+        if case == "memtable":
+            names = ibis.memtable(pd.DataFrame({"i": [1, 3], "name": ["one", "three"]}))
+            expr = t.join(names, "i").order_by("i")
+            want = pd.DataFrame({"i": [1, 3], "name": ["one", "three"]})
+        else:
+            expr = t.select(t.i, d=twice(t.i)).order_by("i")
+            want = pd.DataFrame({"i": [1, 2, 3], "d": [2, 4, 6]})
+        got = backend.execute(expr)
+        pd.testing.assert_frame_equal(got, want, check_dtype=False, obj=case)
+        pd.testing.assert_frame_equal(got, _ibis_execute(backend, expr), obj=case)
+        backend.disconnect()
+
+
 def test_every_builtin_widget_gives_ibis_own_frames(test_store):
     """Every built-in widget computed through the store's execute (on this thread and on
     another, which uses a cursor of its own) and through Ibis's: the same frames."""
