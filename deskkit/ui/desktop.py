@@ -29,7 +29,7 @@ from deskkit.ui.card import CARD_CSS, Card, CardStyle, chart_spec, frame_html, u
 from deskkit.ui.filter_bar import FilterBar, FilterState
 from deskkit.ui.layout import LayoutStore
 from deskkit.ui.processes import PROCESSES_ENV, processes_setting
-from deskkit.ui.runner import Runner, after, pinned, when_all
+from deskkit.ui.runner import Runner, after, call_later, pinned, when_all
 from deskkit.ui.url import UrlState, ViewState, parse_query, to_query
 
 if TYPE_CHECKING:
@@ -361,9 +361,7 @@ class Desktop:
         self._update_events_badge()
 
     def _schedule_prefetch(self, view: int, wait: float) -> None:
-        timer = threading.Timer(wait, self._on_main, (self._prefetch, view))
-        timer.daemon = True
-        timer.start()
+        call_later(wait, self._on_main, self._prefetch, view)
 
     def _prefetch(self, view: int) -> None:
         """Compute the current period for everyone and each department in the background
@@ -494,11 +492,7 @@ class Desktop:
             shown.set_result(None)
         else:
             card.set_loading()
-            timer = threading.Timer(
-                self.slow_after, self._on_main, (self._maybe_slow, card_id, gen, future)
-            )
-            timer.daemon = True
-            timer.start()
+            call_later(self.slow_after, self._on_main, self._maybe_slow, card_id, gen, future)
 
             def deliver(f: Future[Any]) -> None:
                 try:

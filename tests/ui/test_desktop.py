@@ -215,6 +215,60 @@ def test_a_slow_card_offers_refresh_while_the_others_fill(desk, layouts):
         registry.unregister("slow_test")
 
 
+def test_delayed_calls_come_in_time_order_from_one_thread():
+    """call_later: each call at its time (not before), the earliest first whatever the order
+    asked, one failing call does not stop the others, and all come from one thread."""
+    from deskkit.ui.runner import call_later
+
+    got: list[tuple[str, float, str]] = []
+    done = threading.Event()
+    start = time.monotonic()
+
+    def note(name: str) -> None:
+        got.append((name, time.monotonic() - start, threading.current_thread().name))
+        if len(got) == 3:
+            done.set()
+
+    def fail() -> None:
+        raise RuntimeError("a delayed call that fails")
+
+    threads_before = threading.active_count()
+    call_later(0.30, note, "late")
+    call_later(0.10, note, "early")
+    call_later(0.05, fail)
+    call_later(0.20, note, "middle")
+    assert done.wait(5)
+    assert [name for name, _, _ in got] == ["early", "middle", "late"]
+    for (name, at, _), due in zip(got, (0.10, 0.20, 0.30), strict=True):
+        assert at >= due - 0.005, (name, at)
+    assert {thread for _, _, thread in got} == {"deskkit-alarms"}
+    assert threading.active_count() <= threads_before + 1  # no thread per call
+
+
+def test_a_change_leaves_the_main_thread_at_once(desk, layouts, runner):
+    """Handling a filter change on the kernel's main thread only sends the cards off: no
+    thread is started per card (each start waited for the GIL the workers held)."""
+    app = Desktop(desk, layouts=layouts, chart_mode="svg", runner=runner)
+    app.wait()
+    started = []
+    real = threading.Thread.start
+
+    def counting(thread: threading.Thread) -> None:
+        started.append(thread.name)
+        real(thread)
+
+    state = replace(app.state, period="quarter")
+    app.filters.set_state(state)
+    try:
+        threading.Thread.start = counting  # type: ignore[method-assign]
+        app._on_filters(state)
+    finally:
+        threading.Thread.start = real  # type: ignore[method-assign]
+    app.wait()
+    assert not [n for n in started if not n.startswith(("deskkit-card", "deskkit-alarms"))], started
+    assert all(card.result is not None for card in app.cards.values())
+
+
 def test_configure_mode_persists_per_user(desk, layouts, runner):
     app = Desktop(desk, layouts=layouts, cards=None, chart_mode="svg", runner=runner)
     app.set_configuring(True)
