@@ -21,7 +21,18 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-__all__ = ["ORDER", "TOP", "at_top", "by_order", "layer", "ordered", "title", "top", "top_scale"]
+__all__ = [
+    "ORDER",
+    "TOP",
+    "at_top",
+    "by_order",
+    "layer",
+    "ordered",
+    "recast",
+    "title",
+    "top",
+    "top_scale",
+]
 
 #: The column rows are ordered by (added by :func:`ordered`).
 ORDER = "row_order"
@@ -83,14 +94,15 @@ def layer(*charts: Any, values: Sequence[alt.Parameter] = (), **kwargs: Any) -> 
     ):
         return alt.layer(*charts, **kwargs)  # selections are named by a hash of their layer
     fresh = _fresh_class()
-    made = alt.layer(*(_as(c, fresh) for c in charts), **kwargs)
+    made = alt.layer(*(recast(c, fresh) for c in charts), **kwargs)
     # What the user gets holds plain charts again (their own deep copies deep).
-    made.layer = [_as(c, alt.Chart) if type(c) is fresh else c for c in made.layer]
+    made.layer = [recast(c, alt.Chart) if type(c) is fresh else c for c in made.layer]
     return made
 
 
-def _as(chart: Any, cls: type) -> Any:
-    """``chart``'s fields (its top-level dict copied) in an object of class ``cls``."""
+def recast(chart: Any, cls: type) -> Any:
+    """``chart``'s fields (its top-level dict copied) in a new object of class ``cls``: a
+    shallow copy that does not call ``cls`` (Altair's own calls it, rerunning its checks)."""
     new = object.__new__(cls)
     object.__setattr__(new, "_args", chart._args)
     object.__setattr__(new, "_kwds", dict(chart._kwds))
@@ -104,6 +116,6 @@ def _fresh_class() -> type:
         """A layer made for one chart: Altair's deep copies of it while layering are shallow."""
 
         def __deepcopy__(self, memo: Any = None) -> Any:
-            return _as(self, type(self))
+            return recast(self, type(self))
 
     return Chart

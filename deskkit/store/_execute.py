@@ -42,7 +42,7 @@ def install_lean_execute(backend: Any) -> None:
         limit: int | str | None = None,
         **kwargs: Any,
     ) -> Any:
-        if type(expr) is not ir.Table:
+        if not isinstance(expr, ir.Table):  # a join is a Table too
             return original(ref(), expr, params=params, limit=limit, **kwargs)
         return _execute_table(ref(), expr, params=params, limit=limit, **kwargs)
 

@@ -457,16 +457,35 @@ class VegaChart(_PageWritesOnly):
         self.spec = spec
 
 
+def _spec_parts(spec: dict[str, Any]) -> tuple[list[object], list[object]]:
+    """A spec's row sets (each of its ``datasets`` and inline ``data.values``) and its
+    ``transform`` lists, at any depth (layers, concats and facets carry them deeper down)."""
+    rows: list[object] = []
+    transforms: list[object] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if key == "datasets" and isinstance(value, dict):
+                    rows.extend(value.values())
+                elif key == "data" and isinstance(value, dict) and "values" in value:
+                    rows.append(value["values"])
+                elif key == "transform":
+                    transforms.append(value)
+                else:
+                    walk(value)
+
+    walk(spec)
+    return rows, transforms
+
+
 def data_fields(spec: dict[str, Any]) -> frozenset[str]:
     """The fields of a spec's rows: the columns of its ``datasets`` and inline ``data.values``,
     and what its transforms add by name (``as``: a ``calculate`` that marks a layer, say)."""
     fields: set[str] = set()
-
-    def rows(values: object) -> None:
-        if isinstance(values, list):
-            for row in values:
-                if isinstance(row, dict):
-                    fields.update(k for k in row if isinstance(k, str))
 
     def named(node: object) -> None:
         if isinstance(node, list):
@@ -480,23 +499,13 @@ def data_fields(spec: dict[str, Any]) -> frozenset[str]:
                 else:  # aggregate and window keep their "as" one level down
                     named(value)
 
-    def walk(node: object) -> None:
-        if isinstance(node, list):
-            for item in node:
-                walk(item)
-        elif isinstance(node, dict):
-            for key, value in node.items():
-                if key == "datasets" and isinstance(value, dict):
-                    for values in value.values():
-                        rows(values)
-                elif key == "data" and isinstance(value, dict):
-                    rows(value.get("values"))
-                elif key == "transform":
-                    named(value)
-                else:  # layers, concats and facets carry data deeper down
-                    walk(value)
-
-    walk(spec)
+    rows, transforms = _spec_parts(spec)
+    for values in rows:
+        if isinstance(values, list):
+            for row in values:
+                if isinstance(row, dict):
+                    fields.update(k for k in row if isinstance(k, str))
+    named(transforms)
     return frozenset(fields)
 
 
@@ -511,8 +520,10 @@ def spec_dict(chart: alt.TopLevelMixin) -> dict[str, Any]:
     """
     import altair as alt
 
+    from deskkit.charts._shape import recast
+
     if type(chart) is alt.LayerChart:
-        chart = _lifted(chart)
+        chart = recast(chart, _lifted_class())
     return chart.to_dict(validate=False)
 
 
@@ -520,47 +531,24 @@ def spec_dict(chart: alt.TopLevelMixin) -> dict[str, Any]:
 def _lifted_class() -> type:
     import altair as alt
 
+    from deskkit.charts._shape import recast
+
     class Lifted(alt.LayerChart):
         """A LayerChart already lifted: its shallow copy does not lift it again."""
 
         def copy(self, deep: Any = True, ignore: list[str] | None = None) -> Any:
             if deep is not False:
                 return super().copy(deep, ignore)
-            new = object.__new__(type(self))
-            object.__setattr__(new, "_args", self._args)
-            object.__setattr__(new, "_kwds", dict(self._kwds))
-            return new
+            return recast(self, type(self))
 
     return Lifted
-
-
-def _lifted(chart: alt.LayerChart) -> alt.LayerChart:
-    new = object.__new__(_lifted_class())
-    object.__setattr__(new, "_args", chart._args)
-    object.__setattr__(new, "_kwds", dict(chart._kwds))
-    return new
 
 
 def draws_nothing(spec: dict[str, Any]) -> bool:
     """Whether a spec has data and every row set of it is empty (``datasets`` and inline
     ``data.values``): no mark to draw, only an empty frame of axes."""
-    sources: list[object] = []
-
-    def walk(node: object) -> None:
-        if isinstance(node, list):
-            for item in node:
-                walk(item)
-        elif isinstance(node, dict):
-            for key, value in node.items():
-                if key == "datasets" and isinstance(value, dict):
-                    sources.extend(value.values())
-                elif key == "data" and isinstance(value, dict) and "values" in value:
-                    sources.append(value["values"])
-                else:
-                    walk(value)
-
-    walk(spec)
-    return bool(sources) and all(isinstance(v, list) and not v for v in sources)
+    rows, _ = _spec_parts(spec)
+    return bool(rows) and all(isinstance(v, list) and not v for v in rows)
 
 
 def clean_datum(datum: object, fields: frozenset[str] = frozenset()) -> Datum:

@@ -257,16 +257,22 @@ def test_a_second_process_compiles_nothing_the_first_templated(test_store, tmp_p
     assert second["compiled"] < first["compiled"] / 2, (first, second)
 
 
+def _templates_saved(test_store, cache_file, ws=WIDGETS) -> None:
+    """Compute ``ws`` for this month on a desk of its own whose eager cache saves its
+    templates to ``cache_file``."""
+    desk = deskkit.open(test_store.path, now=test_store.now)
+    desk.store.compile_cache.eager = True
+    desk.store.compile_cache.persist(cache_file)
+    for w in ws:
+        w.compute(desk, widgets.Filters(period="month"))
+    desk.store.compile_cache.save()
+
+
 def test_persisted_templates_give_the_sql_of_a_fresh_compile(checked, test_store, tmp_path):
     """A cache reading another cache's file: every query's SQL is exactly a normal compile's
     (the ``checked`` desk compares each one), and the file's templates are used."""
     cache_file = tmp_path / "sql.json"
-    writer = deskkit.open(test_store.path, now=test_store.now)
-    writer.store.compile_cache.eager = True
-    writer.store.compile_cache.persist(cache_file)
-    for w in WIDGETS:
-        w.compute(writer, widgets.Filters(period="month"))
-    writer.store.compile_cache.save()
+    _templates_saved(test_store, cache_file)
     desk, compiled = checked
     cache = desk.store.compile_cache
     cache.persist(cache_file)
@@ -279,13 +285,8 @@ def test_a_persist_file_of_other_versions_or_unreadable_is_ignored(test_store, t
     import json
 
     cache_file = tmp_path / "sql.json"
-    desk = deskkit.open(test_store.path, now=test_store.now)
-    cache = desk.store.compile_cache
-    cache.eager = True
-    cache.persist(cache_file)
     w = widgets.get("lead_sources")
-    w.compute(desk, widgets.Filters(period="month"))
-    cache.save()
+    _templates_saved(test_store, cache_file, [w])
     data = json.loads(cache_file.read_text())
     assert data["shapes"] and "ibis" in data["versions"]
     data["versions"] = data["versions"].replace("ibis", "ibis 0.0 was")
@@ -309,12 +310,7 @@ def test_another_store_file_gets_the_sql_of_a_fresh_compile(test_store, tmp_path
     import shutil
 
     cache_file = tmp_path / "sql.json"
-    desk = deskkit.open(test_store.path, now=test_store.now)
-    desk.store.compile_cache.eager = True
-    desk.store.compile_cache.persist(cache_file)
-    for w in WIDGETS:
-        w.compute(desk, widgets.Filters(period="month"))
-    desk.store.compile_cache.save()
+    _templates_saved(test_store, cache_file)
     copy = tmp_path / "another.duckdb"
     shutil.copy(test_store.path, copy)
     other, compiled = _checking(deskkit.open(copy, now=test_store.now))
