@@ -8,10 +8,12 @@ demo account of ``--deals`` deals ("now" fixed at 2026-11-27 15:00 UTC), drives 
 headless Chromium through Playwright with every non-local request blocked, and reports medians.
 "A card is filled" means its spinner is gone and it drew a result; "updated" means every card
 that follows the period drew again after the change (the "now" cards keep their numbers).
-The first two changes come right after the page filled, while Voilà preheats the next
-visitor's kernel; a third (a period not asked for before) once the machine is idle again;
-then a department instead of everyone, and another department (every card anew); last, once
-idle again, a third department, which the page has computed meanwhile unless run with
+The first two changes come right after the page filled (Voilà used to preheat the next
+visitor's kernel meanwhile; it now waits until the pages are quiet, see ``deskkit.serving``);
+a third (a period not asked for before) once the machine is idle again; then a department
+instead of everyone, and another department (every card anew); then a new period a second
+into the start of the next visitor's kernel (a click that does fall into it); last, once idle
+again, a third department, which the page has computed meanwhile unless run with
 ``--prefetch off`` (the served page's ``DESKKIT_PREFETCH``). ``--processes 2`` computes the
 built-in cards in two worker processes instead of the kernel's threads (``DESKKIT_PROCESSES``).
 """
@@ -82,6 +84,20 @@ def change(page, what: str, period_cards: list[str], all_cards: list[str]) -> fl
     return time.monotonic() - start
 
 
+KERNEL_STARTED = "Kernel started:"
+
+
+def wait_for_kernel_start(voila, count: int, timeout: float = 60.0) -> float:
+    """Wait until Voilà's log shows ``count`` kernel starts (the next visitor's kernel began
+    starting); returns the seconds waited."""
+    start = time.monotonic()
+    while voila.log_text().count(KERNEL_STARTED) < count:
+        if time.monotonic() - start > timeout:
+            raise TimeoutError(f"no new kernel started in {timeout:.0f} s")
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
 def _niced(chromium: Path, nice: int, folder: Path) -> Path:
     """``chromium``, or a wrapper that starts it at ``nice`` (its renderers inherit it)."""
     if nice <= 0:
@@ -145,6 +161,8 @@ def main() -> None:
     scope_changes: list[float] = []  # then a department: all 16 cards anew
     scope_again: list[float] = []  # then another department
     scope_settled: list[float] = []  # once idle, a department not asked for before
+    during_start: list[float] = []  # a new period while the next visitor's kernel starts
+    start_waits: list[float] = []  # from the last change until that kernel started
     waited: list[float] = []
     n_charts = len([w for w in default if w.chart])
     data = Path(tempfile.mkdtemp(prefix="deskkit-bench-"))
@@ -181,6 +199,9 @@ def main() -> None:
 
                 page.on("websocket", on_ws)
                 page.on("response", on_response)
+                # The kernels started so far (at least the first, which may still be
+                # starting): the next one started is the next visitor's.
+                kernels = max(1, voila.log_text().count(KERNEL_STARTED))
                 start = time.monotonic()
                 page.goto(voila.url + (f"?{args.query}" if args.query else ""), timeout=300_000)
                 page.wait_for_function(FILLED, arg=len(default), timeout=300_000, polling=50)
@@ -197,15 +218,25 @@ def main() -> None:
                 charts.append(time.monotonic() - start)
                 # Widget views the page built (every ipywidgets view is a Lumino widget).
                 views.append(page.evaluate("() => document.querySelectorAll('.lm-Widget').length"))
-                # Right after the page filled, as a visitor would: Voilà is preheating the
-                # next visitor's kernel meanwhile (its imports and its default view take about
-                # a core for 10 s). Then once that is done: a period never asked for before.
+                # Right after the page filled, as a visitor would (the next visitor's kernel,
+                # whose imports and default view take about a core for 10 s, starts once the
+                # page is quiet). Then once the machine is idle: a period never asked for before.
                 # Last, a department instead of everyone, then another: every card recomputes
                 # ("now" ones too); the second reuses the first one's compiled queries.
                 # Once idle again (the visitor read the page): a department not asked for
                 # before, which the page may have computed meanwhile (DESKKIT_PREFETCH).
+                # Then, a second into the start of the next visitor's kernel (once the page
+                # is quiet: deskkit.serving), a new period: what a visitor's click costs when
+                # it does fall into that start.
                 steps = ("Week", "Month", "idle", "Quarter", "department", "another")
-                for period in (*steps, "settle", "third"):
+                for period in (*steps, "starting", "Year", "settle", "third"):
+                    if period == "starting":
+                        start_waits.append(wait_for_kernel_start(voila, kernels + 1))
+                        time.sleep(1)
+                        continue
+                    if period == "Year":
+                        during_start.append(change(page, period, period_cards, all_cards))
+                        continue
                     if period in ("idle", "settle"):
                         if period == "settle":  # a visitor reads the page for a while
                             time.sleep(3)
@@ -241,7 +272,9 @@ def main() -> None:
                     f"{changes[-2]:.2f} / {changes[-1]:.2f} s, new period once idle "
                     f"{idle_changes[-1]:.2f} s (waited {waited[-1]:.0f} s), a department "
                     f"{scope_changes[-1]:.2f} s, another {scope_again[-1]:.2f} s, "
-                    f"a third once idle {scope_settled[-1]:.2f} s, "
+                    f"a new period 1 s into the next kernel's start "
+                    f"(after {start_waits[-1]:.0f} s) "
+                    f"{during_start[-1]:.2f} s, a third once idle {scope_settled[-1]:.2f} s, "
                     f"{page_bytes[-1] / 1e6:.2f} MB, "
                     f"{views[-1]} views, {frames_load[-1]} ws messages to filled, "
                     f"{frames_change[-2]} / {frames_change[-1]} per change",
@@ -275,6 +308,11 @@ def main() -> None:
             "median": statistics.median(scope_again),
             "max": max(scope_again),
         },
+        "new_period_while_next_kernel_starts_s": {
+            "median": statistics.median(during_start),
+            "max": max(during_start),
+        },
+        "next_kernel_started_after_s": {"median": statistics.median(start_waits)},
         "third_department_once_idle_s": {
             "median": statistics.median(scope_settled),
             "max": max(scope_settled),

@@ -32,6 +32,8 @@ def voila_command(notebook: Path = NOTEBOOK, port: int = 8866, ip: str = "127.0.
         "--strip_sources=True",
         "--preheat_kernel=True",
         "--pool_size=1",
+        # The next visitor's kernel starts once the pages are quiet (deskkit.serving).
+        "--VoilaConfiguration.multi_kernel_manager_class=deskkit.serving.QuietKernelManager",
         "--MappingKernelManager.cull_idle_timeout=300",
         "--MappingKernelManager.cull_interval=60",
         "--VoilaConfiguration.show_tracebacks=False",

@@ -3,6 +3,11 @@ and the desktop itself."""
 
 from __future__ import annotations
 
+from deskkit._imports import import_at_low_priority, preheating
+
+if preheating():  # a kernel Voilà preheats yields the CPU to the visitors' (see there)
+    import_at_low_priority()
+
 from deskkit.ui.builder import CustomWidgetBuilder
 from deskkit.ui.card import Card, CardStyle
 from deskkit.ui.desktop import Desktop, render
