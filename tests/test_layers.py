@@ -26,6 +26,7 @@ RANK = {
     "custom": 4,
     "ui": 5,
     "cli": 6,
+    "serving": 6,  # Voilà's kernel manager, in the server process: imports no other layer
 }
 CONNECTOR_MAY_USE = {"deskkit.store.schema", "deskkit.store.build"}
 
