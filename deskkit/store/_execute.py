@@ -9,21 +9,34 @@ whole expression four times (for UDFs, in-memory tables, geospatial functions an
 from a batch reader) to register what it finds: here one walk looks for all of them, and
 Ibis's hooks run only when there is one. Only table results take this path; scalars and
 columns, and every other backend, keep Ibis's own.
+
+Every query of such a backend first passes the thread's check (:func:`before_each_query`).
 """
 
 from __future__ import annotations
 
+import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import ibis.expr.operations as ops
 import ibis.expr.types as ir
 
-__all__ = ["install_lean_execute"]
+__all__ = ["before_each_query", "install_lean_execute"]
 
 #: Nodes Ibis's pre-execute hooks act on (see duckdb.Backend._run_pre_execute_hooks).
 _HOOKED = (ops.ScalarUDF, ops.InMemoryTable, ops.GeoSpatialUnOp, ops.GeoSpatialBinOp)
+
+
+_here = threading.local()
+
+
+def before_each_query(check: Callable[[], None] | None) -> None:
+    """Call ``check`` (None: nothing) in this thread before each query it runs on a DuckDB
+    store: where a computation can stop between two queries (``check`` raises), as
+    background work giving way to what a visitor waits for does (see deskkit.ui.runner)."""
+    _here.check = check
 
 
 def install_lean_execute(backend: Any) -> None:
@@ -42,6 +55,9 @@ def install_lean_execute(backend: Any) -> None:
         limit: int | str | None = None,
         **kwargs: Any,
     ) -> Any:
+        check = getattr(_here, "check", None)
+        if check is not None:
+            check()
         if not isinstance(expr, ir.Table):  # a join is a Table too
             return original(ref(), expr, params=params, limit=limit, **kwargs)
         return _execute_table(ref(), expr, params=params, limit=limit, **kwargs)

@@ -14,7 +14,11 @@ What the visitor is waiting for goes first: a computation submitted in the backg
 previous period's comparison, a warm-up) waits in the queue while any other is queued, and one
 worker is kept from background ones. A view left quickly therefore does not hold up the
 next one behind its comparisons, and asking in the foreground for a result still queued in the
-background moves it to the front.
+background moves it to the front. Background work starts only while no foreground work runs,
+and background work running when foreground work arrives gives way at its next query (on a
+DuckDB store): it is put back in the queue, to start again once the foreground work is done.
+A visitor's click thus never shares the cores with a prefetch or a comparison begun just
+before it.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from deskkit.store._execute import before_each_query
 from deskkit.ui.processes import Worker, WorkerDied, can_run
 from deskkit.widgets import Filters, Widget
 
@@ -168,6 +173,12 @@ class _Task:
     background: bool
     future: Future[Any] = field(default_factory=Future)
     taken: bool = False  # a worker took it (a promoted task is in the queue twice)
+    order: int = -1  # its place in the queue, kept when it gives way and goes back
+
+
+class GaveWay(BaseException):
+    """Raised at a query of background work while foreground work waits or runs (a
+    BaseException: a widget's ``except Exception`` must not take it for its own failure)."""
 
 
 #: The worker process of this runner thread (threads of a pool made with ``processes``).
@@ -202,6 +213,7 @@ class _Pool:
         self._threads: list[threading.Thread] = []
         self._idle = 0
         self._running_background = 0
+        self._running_foreground = 0
         self._closed = False
 
     def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], background: bool) -> _Task:
@@ -220,7 +232,9 @@ class _Pool:
                 self._push(task)
 
     def _push(self, task: _Task) -> None:  # with the lock held
-        heapq.heappush(self._queue, (int(task.background), next(self._order), task))
+        if task.order < 0 or not task.background:
+            task.order = next(self._order)
+        heapq.heappush(self._queue, (int(task.background), task.order, task))
         if self._idle == 0 and len(self._threads) < self._workers:
             self._add_thread()
         else:
@@ -248,8 +262,10 @@ class _Pool:
             if task.taken or task.future.cancelled():
                 heapq.heappop(self._queue)
                 continue
-            if background and self._running_background >= self._background_limit:
-                return None  # only background tasks are queued, and enough of them run
+            if background and (
+                self._running_background >= self._background_limit or self._running_foreground
+            ):
+                return None  # only background tasks are queued: enough run, or what is waited for
             heapq.heappop(self._queue)
             task.taken = True
             return task
@@ -276,22 +292,50 @@ class _Pool:
                 self._idle -= 1
                 if task is None:  # closed
                     return
-                if task.background:
+                background = task.background
+                if background:
                     self._running_background += 1
+                else:
+                    self._running_foreground += 1
+            gave_way = False
             try:
-                if task.future.set_running_or_notify_cancel():
+                # A task that gave way is already running (its future cannot be cancelled).
+                if task.future.running() or task.future.set_running_or_notify_cancel():
+                    before_each_query(self._give_way if background else None)
                     try:
                         result = task.fn(*task.args)
+                    except GaveWay:
+                        gave_way = True
                     except BaseException as exc:
                         task.future.set_exception(exc)
                     else:
                         task.future.set_result(result)
+                    finally:
+                        before_each_query(None)
             finally:
                 with self._cv:
-                    if task.background:
+                    if background:
                         self._running_background -= 1
-                        self._cv.notify_all()
+                    else:
+                        self._running_foreground -= 1
+                    if gave_way:
+                        if self._closed:
+                            task.future.set_exception(RuntimeError("the runner is closed"))
+                        else:
+                            task.taken = False
+                            self._push(task)
+                    self._cv.notify_all()
             del task  # not kept alive by an idle worker
+
+    def _give_way(self) -> None:
+        """Raise GaveWay if foreground work is queued or running (background tasks call it
+        before each query)."""
+        with self._cv:
+            if self._running_foreground or any(
+                not t.background and not t.taken and not t.future.cancelled()
+                for _, _, t in self._queue
+            ):
+                raise GaveWay
 
     def close(self, *, wait: bool = False) -> None:
         """Cancel what is queued; running tasks finish (their threads then end)."""

@@ -440,6 +440,100 @@ def test_background_work_leaves_a_worker_free():
         pool.submit(print, (), False)
 
 
+def test_background_work_waits_while_foreground_work_runs():
+    """A prefetch or a comparison does not start beside what a visitor waits for."""
+    from deskkit.ui.runner import _Pool
+
+    pool = _Pool(3, background_limit=2)
+    try:
+        hold, order = threading.Event(), []
+
+        def foreground() -> None:
+            hold.wait(10)
+            order.append("fg")
+
+        fg = pool.submit(foreground, (), False)
+        time.sleep(0.1)
+        bg = pool.submit(order.append, ("bg",), True)
+        time.sleep(0.3)
+        assert fg.future.running() and not bg.future.running() and order == []
+        hold.set()
+        bg.future.result(timeout=10)
+        assert order == ["fg", "bg"]
+    finally:
+        hold.set()
+        pool.close(wait=True)
+
+
+def test_background_work_gives_way_at_its_next_query_and_starts_again_later(desk):
+    """Background work running when foreground work arrives stops before its next query,
+    goes back to the queue and, once the foreground work is done, runs again from the start
+    (its future, shared by whoever asked, gets the complete result)."""
+    from deskkit.ui.runner import _Pool
+
+    pool = _Pool(3, background_limit=2)
+    try:
+        started, queried, hold = [], threading.Event(), threading.Event()
+        visitor = threading.Event()
+        deals = int(desk.store.table("deals").count().execute())
+
+        def background() -> list[int]:
+            started.append(time.monotonic())
+            counts = []
+            for i in range(3):
+                counts.append(int(desk.store.table("deals").count().execute()))
+                if i == 0 and len(started) == 1:
+                    queried.set()
+                    hold.wait(10)  # the visitor clicks now
+            return counts
+
+        def foreground() -> str:
+            visitor.wait(10)  # still computing when the background reaches its next query
+            done.append(time.monotonic())
+            return "mine"
+
+        done: list[float] = []
+        bg = pool.submit(background, (), True)
+        assert queried.wait(10)
+        fg = pool.submit(foreground, (), False)
+        time.sleep(0.1)
+        hold.set()  # the background goes on to its next query, and gives way there
+        time.sleep(0.3)
+        assert not bg.future.done() and len(started) == 1
+        visitor.set()
+        assert fg.future.result(timeout=10) == "mine"
+        assert bg.future.result(timeout=30) == [deals] * 3
+        assert len(started) == 2 and started[1] > done[0]  # gave way, then ran again after
+    finally:
+        hold.set()
+        visitor.set()
+        pool.close(wait=True)
+
+
+def test_a_foreground_task_never_gives_way(desk):
+    from deskkit.ui.runner import _Pool
+
+    pool = _Pool(2, background_limit=1)
+    try:
+        hold, queried = threading.Event(), threading.Event()
+
+        def first() -> int:
+            n = int(desk.store.table("deals").count().execute())
+            queried.set()
+            hold.wait(10)
+            return n + int(desk.store.table("deals").count().execute())
+
+        a = pool.submit(first, (), False)
+        assert queried.wait(10)
+        b = pool.submit(lambda: "b", (), False)
+        assert b.future.result(timeout=10) == "b"
+        hold.set()
+        assert a.future.result(timeout=10) == 2 * int(desk.store.table("deals").count().execute())
+    finally:
+        hold.set()
+        pool.close(wait=True)
+
+
 def test_a_runner_dropped_unclosed_lets_its_workers_end(desk):
     import gc
 
