@@ -35,6 +35,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from deskkit.store._execute import before_each_query
@@ -225,11 +226,18 @@ class _Pool:
         return task
 
     def promote(self, task: _Task) -> None:
-        """Run a queued background ``task`` as a foreground one (no-op once it started)."""
+        """Make background ``task`` a foreground one: queued, it moves to the front; running,
+        it no longer gives way (someone waits for it now)."""
         with self._cv:
-            if task.background and not task.taken and not self._closed:
+            if not task.background or self._closed:
+                return
+            if not task.taken:
                 task.background = False
                 self._push(task)
+            elif not task.future.done():  # running: counted as what is waited for, from now
+                task.background = False
+                self._running_background -= 1
+                self._running_foreground += 1
 
     def _push(self, task: _Task) -> None:  # with the lock held
         if task.order < 0 or not task.background:
@@ -292,7 +300,7 @@ class _Pool:
                 self._idle -= 1
                 if task is None:  # closed
                     return
-                background = task.background
+                background = task.background  # at its start (a promotion may change it)
                 if background:
                     self._running_background += 1
                 else:
@@ -301,7 +309,7 @@ class _Pool:
             try:
                 # A task that gave way is already running (its future cannot be cancelled).
                 if task.future.running() or task.future.set_running_or_notify_cancel():
-                    before_each_query(self._give_way if background else None)
+                    before_each_query(partial(self._give_way, task) if background else None)
                     try:
                         result = task.fn(*task.args)
                     except GaveWay:
@@ -314,7 +322,7 @@ class _Pool:
                         before_each_query(None)
             finally:
                 with self._cv:
-                    if background:
+                    if task.background:
                         self._running_background -= 1
                     else:
                         self._running_foreground -= 1
@@ -327,10 +335,12 @@ class _Pool:
                     self._cv.notify_all()
             del task  # not kept alive by an idle worker
 
-    def _give_way(self) -> None:
-        """Raise GaveWay if foreground work is queued or running (background tasks call it
-        before each query)."""
+    def _give_way(self, task: _Task) -> None:
+        """Raise GaveWay if ``task`` is still background work and foreground work is queued
+        or running (called before each query of a background task)."""
         with self._cv:
+            if not task.background:
+                return  # promoted while it ran: a visitor waits for it
             if self._running_foreground or any(
                 not t.background and not t.taken and not t.future.cancelled()
                 for _, _, t in self._queue

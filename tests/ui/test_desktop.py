@@ -510,6 +510,37 @@ def test_background_work_gives_way_at_its_next_query_and_starts_again_later(desk
         pool.close(wait=True)
 
 
+def test_background_work_someone_asks_for_while_it_runs_no_longer_gives_way(desk):
+    """A prefetch running when the visitor goes to that very view is now what he waits for:
+    it finishes where it is, beside his other cards."""
+    from deskkit.ui.runner import _Pool
+
+    pool = _Pool(3, background_limit=2)
+    queried, hold, visitor = threading.Event(), threading.Event(), threading.Event()
+    starts = []
+    try:
+
+        def background() -> int:
+            starts.append(1)
+            n = int(desk.store.table("deals").count().execute())
+            queried.set()
+            hold.wait(10)
+            return n + int(desk.store.table("deals").count().execute())
+
+        bg = pool.submit(background, (), True)
+        assert queried.wait(10)
+        other = pool.submit(visitor.wait, (10,), False)  # his other cards, still computing
+        pool.promote(bg)  # he asks for the prefetched view itself
+        hold.set()
+        deals = int(desk.store.table("deals").count().execute())
+        assert bg.future.result(timeout=10) == 2 * deals
+        assert starts == [1] and not other.future.done()  # did not give way to the other
+    finally:
+        hold.set()
+        visitor.set()
+        pool.close(wait=True)
+
+
 def test_a_foreground_task_never_gives_way(desk):
     from deskkit.ui.runner import _Pool
 
