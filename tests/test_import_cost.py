@@ -50,6 +50,14 @@ print(json.dumps({{"before": before, "same": same, "error": error, "dir": dir(de
     assert "open" in got["dir"] and "Desk" in got["dir"]
 
 
+def test_every_public_name_says_where_it_loads_from():
+    """``__all__`` stays a literal (linters and type checkers read it); the lazy table must
+    name the same things."""
+    import deskkit
+
+    assert set(deskkit.__all__) - {"__version__"} == set(deskkit._PUBLIC)
+
+
 # Records the thread and its nice value when each heavy library is first imported.
 _SPY = """
 import json, os, sys, threading

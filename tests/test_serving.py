@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -32,8 +33,10 @@ def test_importing_it_loads_no_engine_data_or_chart_library():
     """It runs in the Voilà server's process."""
     probe = "import sys, deskkit.serving; print(sorted(m for m in ('pandas', 'ibis', 'duckdb', "
     probe += "'altair', 'ipywidgets') if m in sys.modules))"
-    out = os.popen(f"{sys.executable} -c {probe!r}").read().strip()
-    assert out == "[]"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"
 
 
 def test_the_production_command_uses_it():

@@ -440,6 +440,25 @@ def test_background_work_leaves_a_worker_free():
         pool.submit(print, (), False)
 
 
+def _deals(desk) -> int:
+    """A query on the store (it passes the thread's check before each query)."""
+    return int(desk.store.table("deals").count().execute())
+
+
+def _query_wait_query(desk, queried: threading.Event, hold: threading.Event, starts: list):
+    """A task that runs a query, says so, waits for ``hold``, then runs another; each start
+    is counted in ``starts``."""
+
+    def run() -> int:
+        starts.append(time.monotonic())
+        n = _deals(desk)
+        queried.set()
+        hold.wait(10)
+        return n + _deals(desk)
+
+    return run
+
+
 def test_background_work_waits_while_foreground_work_runs():
     """A prefetch or a comparison does not start beside what a visitor waits for."""
     from deskkit.ui.runner import _Pool
@@ -475,13 +494,13 @@ def test_background_work_gives_way_at_its_next_query_and_starts_again_later(desk
     try:
         started, queried, hold = [], threading.Event(), threading.Event()
         visitor = threading.Event()
-        deals = int(desk.store.table("deals").count().execute())
+        deals = _deals(desk)
 
         def background() -> list[int]:
             started.append(time.monotonic())
             counts = []
             for i in range(3):
-                counts.append(int(desk.store.table("deals").count().execute()))
+                counts.append(_deals(desk))
                 if i == 0 and len(started) == 1:
                     queried.set()
                     hold.wait(10)  # the visitor clicks now
@@ -517,24 +536,15 @@ def test_background_work_someone_asks_for_while_it_runs_no_longer_gives_way(desk
 
     pool = _Pool(3, background_limit=2)
     queried, hold, visitor = threading.Event(), threading.Event(), threading.Event()
-    starts = []
+    starts: list[float] = []
     try:
-
-        def background() -> int:
-            starts.append(1)
-            n = int(desk.store.table("deals").count().execute())
-            queried.set()
-            hold.wait(10)
-            return n + int(desk.store.table("deals").count().execute())
-
-        bg = pool.submit(background, (), True)
+        bg = pool.submit(_query_wait_query(desk, queried, hold, starts), (), True)
         assert queried.wait(10)
         other = pool.submit(visitor.wait, (10,), False)  # his other cards, still computing
         pool.promote(bg)  # he asks for the prefetched view itself
         hold.set()
-        deals = int(desk.store.table("deals").count().execute())
-        assert bg.future.result(timeout=10) == 2 * deals
-        assert starts == [1] and not other.future.done()  # did not give way to the other
+        assert bg.future.result(timeout=10) == 2 * _deals(desk)
+        assert len(starts) == 1 and not other.future.done()  # did not give way to the other
     finally:
         hold.set()
         visitor.set()
@@ -546,20 +556,14 @@ def test_a_foreground_task_never_gives_way(desk):
 
     pool = _Pool(2, background_limit=1)
     try:
-        hold, queried = threading.Event(), threading.Event()
-
-        def first() -> int:
-            n = int(desk.store.table("deals").count().execute())
-            queried.set()
-            hold.wait(10)
-            return n + int(desk.store.table("deals").count().execute())
-
-        a = pool.submit(first, (), False)
+        hold, queried, starts = threading.Event(), threading.Event(), []
+        a = pool.submit(_query_wait_query(desk, queried, hold, starts), (), False)
         assert queried.wait(10)
-        b = pool.submit(lambda: "b", (), False)
-        assert b.future.result(timeout=10) == "b"
+        b = pool.submit(hold.wait, (10,), False)  # another foreground task runs meanwhile
+        time.sleep(0.1)
         hold.set()
-        assert a.future.result(timeout=10) == 2 * int(desk.store.table("deals").count().execute())
+        assert a.future.result(timeout=10) == 2 * _deals(desk) and len(starts) == 1
+        assert b.future.result(timeout=10) is True
     finally:
         hold.set()
         pool.close(wait=True)
