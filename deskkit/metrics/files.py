@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 import ibis
 import pandas as pd
 
-from deskkit.filters import Scope
-from deskkit.metrics._base import Context, label_ids, to_sql
+from deskkit.filters import Scope, Viewer, owner_filter
+from deskkit.metrics._base import Context, kept_or_inline, label_ids, to_sql
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -57,20 +57,41 @@ def entity_names(ctx: Context, *, scoped: bool = True) -> ir.Table:
 
 def _files(ctx: Context) -> ir.Table:
     """Files uploaded during the period by a user in scope, on records the viewer may see."""
-    f = ctx.table("files")
-    f = f.filter(ctx.during(f.created_at), ctx.by_owner(f.created_by))
-    e = entity_names(ctx, scoped=False).select("entity_type", "entity_id", entity_name="name")
-    j = f.join(e, ["entity_type", "entity_id"])
-    return j.select(
-        "file_id",
-        "name",
-        "size",
-        "entity_type",
-        "entity_id",
-        "entity_name",
-        "created_by",
-        "created_at",
+    f = kept_or_inline(
+        ctx, ("files on records",), lambda: _on_records(ctx), lambda: _on_records(ctx)
     )
+    f = f.filter(
+        ctx.during(f.created_at),
+        ctx.by_owner(f.created_by),
+        owner_filter(f.record_owner, ctx.viewer_ids),
+    )
+    return f.select(*_COLUMNS)
+
+
+_COLUMNS = (
+    "file_id",
+    "name",
+    "size",
+    "entity_type",
+    "entity_id",
+    "entity_name",
+    "created_by",
+    "created_at",
+)
+
+
+def _on_records(ctx: Context) -> ir.Table:
+    """Every file on a deal, contact or company that is there and not deleted, with the
+    record's name and responsible user (``record_owner``), whoever may see it. Kept by the
+    store: the files then meet the records once, not at every period change (where DuckDB
+    built its join on the records' millions of rows, not on the period's files)."""
+    anyone = replace(ctx, scope=Scope(), viewer=Viewer())
+    e = entity_names(anyone).select(
+        "entity_type", "entity_id", entity_name="name", record_owner="responsible_user_id"
+    )
+    f = ctx.table("files")
+    j = f.join(e, ["entity_type", "entity_id"])
+    return j.select(*_COLUMNS, "record_owner")
 
 
 def _queries(ctx: Context, limit: int | None) -> dict[str, ir.Table]:
@@ -102,8 +123,10 @@ class RecentFiles:
     definition = DEFINITION
 
     def sql(self) -> dict[str, str]:
-        """The SQL the engine ran for these numbers (query name -> SQL)."""
-        return to_sql(_queries(self._ctx, self.limit))
+        """The SQL behind these numbers (query name -> SQL), whole: from the files and the
+        records themselves, not from the store's kept copy of the files joined to them."""
+        with self._ctx.store.inline():
+            return to_sql(_queries(self._ctx, self.limit))
 
     def records(self, entity_type: str | None = None, *, limit: int | None = None) -> pd.DataFrame:
         """Every file behind ``total`` (optionally only those on one kind of record)."""

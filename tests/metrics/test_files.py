@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from accounts import AccountBuilder, ts
+from accounts import AccountBuilder, kept_and_inline, ts
 
 from deskkit.filters import Period, Scope, Viewer
 from deskkit.metrics._base import Context
@@ -88,6 +88,17 @@ def test_own_viewer_never_gets_files_on_deals_she_cannot_see(store):
     assert ids(r) == ["f3", "f1"]  # f9 is hers but on Boris's deal 2
     assert list(r.records()["file_id"]) == ["f3", "f1"]
     assert ids(run(store, viewer=2)) == ["f9", "f4", "f3", "f2", "f1"]  # group North
+
+
+@pytest.mark.parametrize(
+    ("scope", "viewer"),
+    [(Scope(), None), (Scope(user=1), None), (Scope(department="North"), 1), (Scope(), 2)],
+)
+def test_kept_files_on_records_give_the_numbers_of_the_raw_join(store, scope, viewer):
+    kept, inline = kept_and_inline(store, lambda: run(store, scope, viewer, limit=3))
+    assert kept.files.equals(inline.files)
+    assert (kept.total, kept.total_size) == (inline.total, inline.total_size)
+    assert ("derived", ("files on records",)) in store._memo
 
 
 def test_records_rejects_unknown_kinds(store):
