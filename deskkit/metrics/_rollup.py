@@ -48,6 +48,10 @@ class DayGrid:
         """Engine expression: ``day`` (a number), computed from the day's start."""
         return self.day(ibis.literal(self.start(day)))
 
+    def number(self, at: _dt.datetime) -> int:
+        """The number of the day ``at`` (naive UTC) falls in."""
+        return math.floor(((at - _EPOCH).total_seconds() - self.origin) / _DAY)
+
     def start(self, day: int) -> _dt.datetime:
         return _EPOCH + _dt.timedelta(seconds=self.origin + day * _DAY)
 

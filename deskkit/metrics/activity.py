@@ -413,45 +413,90 @@ def _type_counts(ctx: Context, entity_types, authors) -> ir.Table:
     if days is None:
         v = _visible(ctx, _matching(ctx, None, entity_types, authors))
         return v.group_by("type").aggregate(count=v.count())
-    # Whole days from the kept counts, with the filters and rights _matching and _visible
-    # apply to rows; the partial days at the period's edges from the rows themselves.
-    conds = [owner_filter(days.created_by, ctx.scope_ids)]
-    if (ents := _as_list(entity_types)) is not None:
-        conds.append(days.entity_type.isin([str(k) for k in ents]))
-    if (who := _as_list(authors)) is not None:
-        conds.append(days.created_by.isin([int(k) for k in who]))
-    viewer = ctx.viewer_ids
-    seen = ibis.ifelse(
-        days.entity_type == "deal",
-        days.live_deal & owner_filter(days.deal_owner, viewer),
-        owner_filter(days.created_by, viewer),
-    )
-    days = days.filter(*conds, seen.fill_null(False))
+
+    def counted(t: ir.Table) -> ir.Table:
+        """Kept rows (``created_by, entity_type, live_deal, deal_owner``, as counted per day
+        or as the tail's events) with the filters and rights _matching and _visible apply."""
+        conds = [owner_filter(t.created_by, ctx.scope_ids)]
+        if (ents := _as_list(entity_types)) is not None:
+            conds.append(t.entity_type.isin([str(k) for k in ents]))
+        if (who := _as_list(authors)) is not None:
+            conds.append(t.created_by.isin([int(k) for k in who]))
+        viewer = ctx.viewer_ids
+        seen = ibis.ifelse(
+            t.entity_type == "deal",
+            t.live_deal & owner_filter(t.deal_owner, viewer),
+            owner_filter(t.created_by, viewer),
+        )
+        return t.filter(*conds, seen.fill_null(False))
+
+    tail = _events_tail(ctx, grid)
 
     def edges(spans: list[Span]) -> ir.Table:
-        v = _visible(ctx, _matching(ctx, None, entity_types, authors, spans))
-        return v.select("type", at=v.created_at)
+        kept = [s for s in spans if tail is not None and s[0] >= tail[0]]
+        pieces = []
+        if kept:
+            t = counted(span_rows(tail[1], "created_at", kept))
+            pieces.append(t.select("type", at=t.created_at))
+        if rest := [s for s in spans if s not in kept]:
+            v = _visible(ctx, _matching(ctx, None, entity_types, authors, rest))
+            pieces.append(v.select("type", at=v.created_at))
+        return ibis.union(*pieces) if len(pieces) > 1 else pieces[0]
 
-    a = from_days(days, edges, [(ctx.t0, ctx.t1)], grid, ctx.t0, ["type"])
+    # Whole days from the kept counts; the partial days at the period's edges from the kept
+    # tail where they fall in it (a period ending now), else from the rows themselves.
+    a = from_days(counted(days), edges, [(ctx.t0, ctx.t1)], grid, ctx.t0, ["type"])
     # One span, all of it current: the ``current`` column is True on every row.
     return a.group_by("type").aggregate(count=a.n.sum().cast("int64"))
 
 
-def _events_per_day(ctx: Context, grid: DayGrid) -> ir.Table:
-    """Every event counted per (day, type, author, entity type, live deal, deal owner): what
-    the period, scope, filters and viewer's rights of the feed's counts are decided on.
-    ``live_deal``: the event is on a deal that is there and not deleted; ``deal_owner`` is
-    that deal's responsible user (NULL otherwise). The events meet the live deals once here,
-    not at every request (the join is most of a year's cost)."""
-    e = ctx.table("events")
+def _with_deal_owner(ctx: Context, e: ir.Table) -> ir.Table:
+    """Events ``e`` with ``live_deal`` (on a deal that is there and not deleted) and that
+    deal's responsible user, ``deal_owner`` (NULL otherwise): what the viewer's rights on the
+    feed are decided on."""
     d = ctx.table("deals")
     live = d.filter(~d.is_deleted.fill_null(False))
     live = live.select(_deal_id="deal_id", deal_owner="responsible_user_id")
     j = e.left_join(live, deal_ref(e) == live._deal_id)
     # A flag besides the owner: an unrestricted viewer sees a live deal without an owner.
-    j = j.mutate(live_deal=j._deal_id.notnull(), day=grid.day(j.created_at))
+    return j.mutate(live_deal=j._deal_id.notnull()).drop("_deal_id")
+
+
+def _events_per_day(ctx: Context, grid: DayGrid) -> ir.Table:
+    """Every event counted per (day, type, author, entity type, live deal, deal owner): what
+    the period, scope, filters and viewer's rights of the feed's counts are decided on. The
+    events meet the live deals once here, not at every request (the join is most of a year's
+    cost)."""
+    j = _with_deal_owner(ctx, ctx.table("events"))
+    j = j.mutate(day=grid.day(j.created_at))
     keys = ["day", "type", "created_by", "entity_type", "live_deal", "deal_owner"]
     return j.group_by(*keys).aggregate(n=j.count())
+
+
+def _events_tail(ctx: Context, grid: DayGrid) -> tuple[_dt.datetime, ir.Table] | None:
+    """``(start, rows)``: the events of the last two days the store has events on (grid
+    days), each with its deal's owner (see :func:`_with_deal_owner`), kept; None where the
+    store keeps nothing or has no events. A period ending now ends inside the last day (or
+    later, where there is no event), and starts at a local midnight up to an hour before a
+    grid day (summer time): its partial day is read here, not from the events, whose rights
+    check made DuckDB hash all the live deals (it estimates a day's events as a fifth of
+    them all), most of a period change's events cost at 1M deals."""
+    latest = ctx.store.memo(
+        ("latest event",), lambda: ctx.table("events").created_at.max().execute()
+    )
+    if latest is None or pd.isna(latest):
+        return None
+    start = grid.start(grid.number(pd.Timestamp(latest).to_pydatetime()) - 1)
+
+    def rows() -> ir.Table:
+        e = ctx.table("events")
+        t = _with_deal_owner(ctx, e.filter(e.created_at >= start))
+        return t.select(
+            "created_at", "type", "created_by", "entity_type", "live_deal", "deal_owner"
+        )
+
+    t = ctx.store.derived(("events tail", grid, start), rows)
+    return None if t is None else (start, t)
 
 
 def _newest(ctx: Context, types, entity_types, authors, limit: int, window) -> ir.Table:

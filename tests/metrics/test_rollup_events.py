@@ -146,3 +146,39 @@ def test_events_on_the_demo_from_kept_days(desk):
             kept, inline = _both(ctx, **filters)
             assert kept.total > 0
             _same(kept, inline)
+
+
+#: The last event (e310) is at 2026-04-09 21:10 UTC; kept tail rows start two grid days before
+#: its day (grid days start at 23:00 UTC, Berlin's winter midnight).
+LAST = dt.datetime(2026, 4, 9, 21, 10, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        LAST - dt.timedelta(hours=20),  # inside the last day, before its last event
+        LAST - dt.timedelta(hours=21, minutes=20),  # 23:50 local: before the grid's day starts
+        LAST + dt.timedelta(minutes=30),  # after every event
+        LAST + dt.timedelta(days=2),  # days later: the partial day has no event at all
+    ],
+)
+@pytest.mark.parametrize("preset", ["today", "week", "month"])
+def test_events_of_a_period_ending_now_count_the_partial_day_from_the_kept_tail(store, now, preset):
+    from deskkit.metrics.activity import _type_counts
+
+    period = Period.preset(preset, timezone=BERLIN, now=now)
+    for scope, viewer, filters in [
+        (Scope(), None, {}),
+        (Scope(department=1), 3, {"entity_types": ["deal", "contact"]}),
+        (Scope(user=2), 1, {"authors": [1, 2], "types": "lead_added"}),
+    ]:
+        ctx = Context(store, period, scope, Viewer(viewer))
+        kept, inline = _both(ctx, **filters)
+        _same(kept, inline)
+        sql = str(_type_counts(ctx, filters.get("entity_types"), filters.get("authors")).compile())
+        # Summer time: a local midnight is an hour before a grid day starts. Today's partial
+        # day (from 23:00 or 22:00 UTC) is all in the kept tail: no event meets the deals. A
+        # week's or month's first hour is a partial day long before the tail: read raw.
+        assert ('"events"' in sql) == (preset != "today")
+        assert ('"deals"' in sql) == (preset != "today")
+    assert any(k[0] == "derived" and k[1][0] == "events tail" for k in store._memo)
