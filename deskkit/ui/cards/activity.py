@@ -60,18 +60,26 @@ def _action_rows(kind: str) -> Any:
 
 def _activity_options(r: Any, lang: str) -> list[Option]:
     out = [option(label("actions", lang), int(r.total), lang, "actions")]
-    for row in r.by_type.itertuples(index=False):
-        if row.count:
-            out.append(
-                option(label(row.type, lang), int(row.count), lang, "actions", type=row.type)
-            )
-    names = dict(zip(r.table["user_id"], r.table["user"], strict=True))
-    for uid, rows in r.counts.groupby("user_id"):  # one pass: users in id order, rows as listed
+    by_type = r.by_type
+    for kind, n in zip(by_type["type"].tolist(), by_type["count"].tolist(), strict=True):
+        if n:
+            out.append(option(label(kind, lang), int(n), lang, "actions", type=kind))
+    names = dict(zip(r.table["user_id"].tolist(), r.table["user"].tolist(), strict=True))
+    # Users in id order, each user's rows as listed (plain lists: a pandas groupby and its
+    # row tuples cost more than the menu they make).
+    per_user: dict[int, list[tuple[str, int]]] = {}
+    counts = r.counts
+    for uid, kind, n in zip(
+        counts["user_id"].tolist(), counts["type"].tolist(), counts["count"].tolist(), strict=True
+    ):
+        per_user.setdefault(int(uid), []).append((kind, int(n)))
+    for uid in sorted(per_user):
+        rows = per_user[uid]
         name = user_name(names.get(uid), uid)
-        out.append(option(name, int(rows["count"].sum()), lang, "actions", user=int(uid)))
-        for row in rows.itertuples(index=False):
-            text = f"{name} · {label(row.type, lang)}"
-            out.append(option(text, int(row.count), lang, "actions", user=int(uid), type=row.type))
+        out.append(option(name, sum(n for _, n in rows), lang, "actions", user=uid))
+        for kind, n in rows:
+            text = f"{name} · {label(kind, lang)}"
+            out.append(option(text, n, lang, "actions", user=uid, type=kind))
     return out
 
 
