@@ -86,9 +86,15 @@ def _counted(ctx: Context, source: Source, label: str) -> ir.Table:
 
 
 def _source(ctx: Context) -> Source:
-    p = ctx.table("presence")
-    has = p.filter(ctx.by_owner(p.user_id)).limit(1).count().to_pyarrow().as_py()
-    return "presence" if has else "derived from events"
+    """Where the sessions of the users in scope come from, remembered per store and set of
+    users (a store is a snapshot: asked at every change, it was a query each time)."""
+
+    def ask() -> Source:
+        p = ctx.table("presence")
+        has = p.filter(ctx.by_owner(p.user_id)).limit(1).count().to_pyarrow().as_py()
+        return "presence" if has else "derived from events"
+
+    return ctx.store.memo(("usage source", ctx.owners), ask)
 
 
 def _queries(ctx: Context, source: Source) -> dict[str, ir.Table]:

@@ -199,6 +199,7 @@ def test_clipping_matches_reference(sessions, first, length):
     raw.execute("DELETE FROM presence")
     if sessions:
         raw.executemany("INSERT INTO presence VALUES (?, ?, ?)", sessions)
+    store.forget()  # the store remembers whether there is presence data
     day = BASE.date() + dt.timedelta(days=first)
     period = Period.between(day, day + dt.timedelta(days=length), now=PNOW)
     r = system_usage(Context(store, period))
