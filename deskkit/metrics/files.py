@@ -6,6 +6,7 @@ the NPS and search metrics share.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -57,9 +58,9 @@ def entity_names(ctx: Context, *, scoped: bool = True) -> ir.Table:
 
 def _files(ctx: Context) -> ir.Table:
     """Files uploaded during the period by a user in scope, on records the viewer may see."""
-    f = kept_or_inline(
-        ctx, ("files on records",), lambda: _on_records(ctx), lambda: _on_records(ctx)
-    )
+    # Inline (no kept tables), the engine pushes the period and uploader filters below the join.
+    on_records = functools.partial(_on_records, ctx)
+    f = kept_or_inline(ctx, ("files on records",), on_records, on_records)
     f = f.filter(
         ctx.during(f.created_at),
         ctx.by_owner(f.created_by),
