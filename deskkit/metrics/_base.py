@@ -31,6 +31,7 @@ __all__ = [
     "span_rows",
     "to_sql",
     "user_names",
+    "with_deal_owner",
 ]
 
 #: Author id of automatic actions (Salesbot, digital pipeline).
@@ -134,6 +135,19 @@ class Context:
         d = self.store.table("deals")
         gone = d.filter(d.is_deleted.fill_null(False)).select("deal_id")
         return t.anti_join(gone, deal_ref(t) == gone.deal_id)
+
+
+def with_deal_owner(ctx: Context, t: ir.Table) -> ir.Table:
+    """``t`` (with ``entity_type``/``entity_id``) with ``live_deal``, whether the row is on a
+    deal that is there and not deleted, and that deal's responsible user, ``deal_owner``
+    (NULL otherwise): what the viewer's rights on the row are decided on, met once where a
+    kept table carries them (a join with the deals at every request hashed all of them)."""
+    d = ctx.table("deals")
+    live = d.filter(~d.is_deleted.fill_null(False))
+    live = live.select(_deal_id="deal_id", deal_owner="responsible_user_id")
+    j = t.left_join(live, deal_ref(t) == live._deal_id)
+    # A flag besides the owner: an unrestricted viewer sees a live deal without an owner.
+    return j.mutate(live_deal=j._deal_id.notnull()).drop("_deal_id")
 
 
 def kept_or_inline(

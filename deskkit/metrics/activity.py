@@ -16,7 +16,16 @@ import ibis
 import pandas as pd
 
 from deskkit.filters import Scope, owner_filter
-from deskkit.metrics._base import ROBOT, Context, Span, deal_ref, label_ids, span_rows, to_sql
+from deskkit.metrics._base import (
+    ROBOT,
+    Context,
+    Span,
+    deal_ref,
+    label_ids,
+    span_rows,
+    to_sql,
+    with_deal_owner,
+)
 from deskkit.metrics._rollup import DayGrid, from_days
 
 if TYPE_CHECKING:
@@ -450,24 +459,12 @@ def _type_counts(ctx: Context, entity_types, authors) -> ir.Table:
     return a.group_by("type").aggregate(count=a.n.sum().cast("int64"))
 
 
-def _with_deal_owner(ctx: Context, e: ir.Table) -> ir.Table:
-    """Events ``e`` with ``live_deal`` (on a deal that is there and not deleted) and that
-    deal's responsible user, ``deal_owner`` (NULL otherwise): what the viewer's rights on the
-    feed are decided on."""
-    d = ctx.table("deals")
-    live = d.filter(~d.is_deleted.fill_null(False))
-    live = live.select(_deal_id="deal_id", deal_owner="responsible_user_id")
-    j = e.left_join(live, deal_ref(e) == live._deal_id)
-    # A flag besides the owner: an unrestricted viewer sees a live deal without an owner.
-    return j.mutate(live_deal=j._deal_id.notnull()).drop("_deal_id")
-
-
 def _events_per_day(ctx: Context, grid: DayGrid) -> ir.Table:
     """Every event counted per (day, type, author, entity type, live deal, deal owner): what
     the period, scope, filters and viewer's rights of the feed's counts are decided on. The
     events meet the live deals once here, not at every request (the join is most of a year's
     cost)."""
-    j = _with_deal_owner(ctx, ctx.table("events"))
+    j = with_deal_owner(ctx, ctx.table("events"))
     j = j.mutate(day=grid.day(j.created_at))
     keys = ["day", "type", "created_by", "entity_type", "live_deal", "deal_owner"]
     return j.group_by(*keys).aggregate(n=j.count())
@@ -475,12 +472,12 @@ def _events_per_day(ctx: Context, grid: DayGrid) -> ir.Table:
 
 def _events_tail(ctx: Context, grid: DayGrid) -> tuple[_dt.datetime, ir.Table] | None:
     """``(start, rows)``: the events of the last two days the store has events on (grid
-    days), each with its deal's owner (see :func:`_with_deal_owner`), kept; None where the
-    store keeps nothing or has no events. A period ending now ends inside the last day (or
-    later, where there is no event), and starts at a local midnight up to an hour before a
-    grid day (summer time): its partial day is read here, not from the events, whose rights
-    check made DuckDB hash all the live deals (it estimates a day's events as a fifth of
-    them all), most of a period change's events cost at 1M deals."""
+    days), each with its deal's owner (:func:`~deskkit.metrics._base.with_deal_owner`), kept;
+    None where the store keeps nothing or has no events. A period ending now ends inside the
+    last day (or later, where there is no event), and starts at a local midnight up to an
+    hour before a grid day (summer time): its partial day is read here, not from the events,
+    whose rights check made DuckDB hash all the live deals (it estimates a day's events as a
+    fifth of them all), most of a period change's events cost at 1M deals."""
     latest = ctx.store.memo(
         ("latest event",), lambda: ctx.table("events").created_at.max().execute()
     )
@@ -490,7 +487,7 @@ def _events_tail(ctx: Context, grid: DayGrid) -> tuple[_dt.datetime, ir.Table] |
 
     def rows() -> ir.Table:
         e = ctx.table("events")
-        t = _with_deal_owner(ctx, e.filter(e.created_at >= start))
+        t = with_deal_owner(ctx, e.filter(e.created_at >= start))
         return t.select(
             "created_at", "type", "created_by", "entity_type", "live_deal", "deal_owner"
         )

@@ -22,6 +22,7 @@ from deskkit.metrics._base import (
     label_ids,
     span_rows,
     to_sql,
+    with_deal_owner,
 )
 from deskkit.metrics._rollup import DayGrid, from_days
 
@@ -233,7 +234,7 @@ def _exchanges(ctx: Context, since: _dt.datetime, detail: bool = False) -> ir.Ta
         # In reply order: a period's replies are then a few blocks the engine reads alone.
         kept = ctx.store.derived(
             ("exchanges", _as_of(ctx)),
-            lambda: _with_deal(ctx, _cut(ctx, None)).order_by("replied_at"),
+            lambda: with_deal_owner(ctx, _cut(ctx, None)).order_by("replied_at"),
         )
         if kept is not None:
             return kept
@@ -310,16 +311,6 @@ def _replies(ctx: Context, x: ir.Table, spans: list[Span]) -> ir.Table:
     return r.mutate(current=r.replied_at >= ctx.t0)
 
 
-def _with_deal(ctx: Context, x: ir.Table) -> ir.Table:
-    """Exchanges ``x`` with ``on_deal`` (the run is on a deal that is there and not deleted)
-    and that deal's responsible user, ``deal_owner``."""
-    d = ctx.table("deals")
-    live = d.filter(~d.is_deleted.fill_null(False))
-    live = live.select(_deal_id="deal_id", deal_owner="responsible_user_id")
-    j = x.left_join(live, deal_ref(x) == live._deal_id)
-    return j.mutate(on_deal=j._deal_id.notnull()).drop("_deal_id")
-
-
 def _unanswered(ctx: Context, x: ir.Table) -> ir.Table:
     """Exchanges ``x`` without a reply whose run started in the period on a deal in scope,
     with the deal's responsible ``owner``."""
@@ -327,8 +318,8 @@ def _unanswered(ctx: Context, x: ir.Table) -> ir.Table:
     if "deal_owner" not in u.columns:
         # Exchanges cut for this request meet the deals here; kept ones met them once (at
         # every request DuckDB built this join on the million deals, not on the few runs).
-        u = _with_deal(ctx, u)
-    u = u.filter(u.on_deal, ctx.by_owner(u.deal_owner))
+        u = with_deal_owner(ctx, u)
+    u = u.filter(u.live_deal, ctx.by_owner(u.deal_owner))
     return u.rename(owner="deal_owner")
 
 
