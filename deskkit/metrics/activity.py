@@ -439,13 +439,12 @@ def _type_counts(ctx: Context, entity_types, authors) -> ir.Table:
         )
         return t.filter(*conds, seen.fill_null(False))
 
-    tail = _events_tail(ctx, grid)
-
     def edges(spans: list[Span]) -> ir.Table:
+        tail = _events_tail(ctx, grid)  # made when first needed: not for whole days only
         kept = [s for s in spans if tail is not None and s[0] >= tail[0]]
         pieces = []
         if kept:
-            t = counted(span_rows(tail[1], "created_at", kept))
+            t = counted(span_rows(tail[1], "created_at", kept))  # type: ignore[index]
             pieces.append(t.select("type", at=t.created_at))
         if rest := [s for s in spans if s not in kept]:
             v = _visible(ctx, _matching(ctx, None, entity_types, authors, rest))

@@ -313,14 +313,16 @@ def _replies(ctx: Context, x: ir.Table, spans: list[Span]) -> ir.Table:
 
 def _unanswered(ctx: Context, x: ir.Table) -> ir.Table:
     """Exchanges ``x`` without a reply whose run started in the period on a deal in scope,
-    with the deal's responsible ``owner``."""
+    with the deal's responsible ``owner`` (and, for exchanges cut for this request, its name,
+    ``deal``)."""
     u = x.filter(x.replied_at.isnull(), ctx.during(x.run_at), x.entity_type == "deal")
-    if "deal_owner" not in u.columns:
-        # Exchanges cut for this request meet the deals here; kept ones met them once (at
-        # every request DuckDB built this join on the million deals, not on the few runs).
-        u = with_deal_owner(ctx, u)
-    u = u.filter(u.live_deal, ctx.by_owner(u.deal_owner))
-    return u.rename(owner="deal_owner")
+    if "deal_owner" in u.columns:
+        # Kept exchanges met the deals once, when they were cut (at every request DuckDB
+        # built this join on the million deals, not on the few runs).
+        u = u.filter(u.live_deal, ctx.by_owner(u.deal_owner))
+        return u.rename(owner="deal_owner")
+    d = ctx.deals().select(deal_id="deal_id", deal="name", owner="responsible_user_id")
+    return u.join(d, u.entity_id == d.deal_id)
 
 
 def _response_queries(ctx: Context) -> dict[str, ir.Table]:
@@ -416,8 +418,6 @@ class ResponseTime:
             ).order_by([ibis.desc("wait_s"), "talk_id", "replied_at"])
         elif what == "unanswered":
             u = _unanswered(ctx, _exchanges(ctx, ctx.t0, detail=True))
-            d = ctx.visible_deals().select(deal_id="deal_id", deal="name")
-            u = u.left_join(d, u.entity_id == d.deal_id)
             t = u.select(
                 "talk_id",
                 "entity_type",
@@ -449,7 +449,8 @@ def response_time(ctx: Context) -> ResponseTime:
         return float(rows[col].iloc[0]) if len(rows) else (0.0 if col == "replies" else nan)
 
     cur, prev = pick(True, True), pick(False, True)
-    ids = sorted(set(cur.index) | set(una.index))
+    # Runs on a deal without a responsible user count in the total, under no user.
+    ids = sorted(set(cur.index) | set(una.index.dropna()))
     by_user = pd.DataFrame({"user_id": pd.Series(ids, dtype="int64")})
     for col in ("replies", "mean_s", "median_s"):
         by_user[col] = cur[col].reindex(ids).to_numpy()

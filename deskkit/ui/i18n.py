@@ -355,7 +355,10 @@ def fmt_money(amount: float | int | None, currency: str, lang: str, compact: boo
         return MISSING
     if (inf := _infinite(amount)) is not None:
         return inf
-    return _money(type(amount), amount, currency, lang, compact)
+    try:
+        return _money(type(amount), amount, currency, lang, compact)
+    except TypeError:  # an amount that cannot be a cache key (a 0-d array): not remembered
+        return _money.__wrapped__(type(amount), amount, currency, lang, compact)
 
 
 @lru_cache(maxsize=16_384)
@@ -379,7 +382,10 @@ def _money(
         text = _decimal(number, lang, 0)
     if currency:
         text = _space_symbol(text, _numbers.get_currency_symbol(currency, locale=loc))
-    return (_sign(number) if re.search(r"[1-9]", text) else "") + text
+    # The sign of the amount itself: a compact text keeps a decimal ("−$0.4") the whole-unit
+    # rounding loses; a text of zeros has none.
+    negative = Decimal(str(amount)) < 0
+    return (MINUS if negative and re.search(r"[1-9]", text) else "") + text
 
 
 def fmt_percent(share: float | None, lang: str, digits: int = 1) -> str:

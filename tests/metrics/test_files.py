@@ -116,3 +116,27 @@ def test_demo_account(desk):
     assert 0 < len(r.files) <= 10 and r.total >= len(r.files)
     assert r.files["created_at"].is_monotonic_decreasing
     assert r.files["entity_name"].notna().all() and r.total_size > 0
+
+
+def test_a_record_without_a_responsible_user_is_seen_only_by_an_unrestricted_viewer():
+    b = AccountBuilder()
+    b.deal(1, "2026-01-10", 11, owner=1)
+    b.deal(2, "2026-01-10", 11, owner=None)
+    b.add("companies", id=300, name="Nobody's", responsible_user_id=None, is_deleted=None)
+    for fid, kind, eid in [("g1", "deal", 1), ("g2", "deal", 2), ("g3", "company", 300)]:
+        at = ts("2026-03-10")
+        b.add(
+            "files",
+            file_id=fid,
+            entity_type=kind,
+            entity_id=eid,
+            name=f"{fid}.pdf",
+            size=1,
+            created_by=1,
+            created_at=at,
+        )
+    store = b.open()
+    for viewer, want in [(None, {"g1", "g2", "g3"}), (1, {"g1"}), (2, {"g1"})]:
+        kept, inline = kept_and_inline(store, lambda v=viewer: run(store, viewer=v))
+        assert set(ids(kept)) == set(ids(inline)) == want, viewer
+        assert kept.total == inline.total == len(want)

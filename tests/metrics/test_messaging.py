@@ -351,3 +351,24 @@ def test_kept_exchanges_on_the_demo_match_the_inline_query(desk):
             assert kept.median_s == pytest.approx(inline.median_s, nan_ok=True)
             assert kept.by_user.equals(inline.by_user)
     assert any(k[0] == "derived" for k in desk.store._memo)
+
+
+def test_unanswered_runs_on_a_deal_without_an_owner_count_in_the_total_only():
+    b = AccountBuilder()
+    b.deal(1, "2026-01-15", 11, owner=1)
+    b.deal(7, "2026-01-15", 11, owner=None)
+    add_message(b, "a1", 70, 1, "in", "telegram", ts("2026-03-03 10:00"), None)
+    add_message(b, "u1", 71, 7, "in", "telegram", ts("2026-03-04 10:00"), None)
+    add_message(b, "u2", 72, 7, "in", "email", ts("2026-03-05 10:00"), None)
+    add_message(b, "u3", 72, 7, "out", "email", ts("2026-03-05 10:30"), 2)  # Boris replies
+    store = b.open()
+    kept, inline = kept_and_inline(store, lambda: response_time(ctx_of(store)))
+    for r in (kept, inline):
+        # Everyone, unrestricted: the runs on deal 7 (no one's) are in the total, under no user.
+        assert r.unanswered == 2 and r.replies == 1
+        assert r.by_user.set_index("user_id")["unanswered"].to_dict() == {1: 1, 2: 0}
+    rec = kept.records("unanswered")
+    assert list(rec["talk_id"]) == [70, 71] and list(rec["deal"]) == ["Deal 1", "Deal 7"]
+    # Anna (own deals only) sees her run; a scope of users never includes no one's deals.
+    assert response_time(ctx_of(store, viewer=1)).unanswered == 1
+    assert response_time(ctx_of(store, Scope(user=2))).unanswered == 0

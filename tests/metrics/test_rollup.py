@@ -43,6 +43,18 @@ def test_the_grid_starts_days_at_local_midnight():
     assert grid.cover((short[0], short[0])) == (None, [])
 
 
+@pytest.mark.parametrize(
+    "timezone", [BERLIN, "Asia/Kolkata", "America/St_Johns", "Pacific/Kiritimati"]
+)
+def test_a_moment_falls_in_the_day_that_starts_at_or_before_it(timezone):
+    grid = DayGrid.of(timezone)
+    for day in (-1, 0, 20_000, 20_539):
+        start = grid.start(day)
+        assert grid.number(start) == day
+        assert grid.number(start - dt.timedelta(microseconds=1)) == day - 1
+        assert grid.number(grid.start(day + 1) - dt.timedelta(microseconds=1)) == day
+
+
 # Kept counts against the raw rows ---------------------------------------------------------------
 
 

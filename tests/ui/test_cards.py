@@ -14,7 +14,7 @@ import pytest
 
 from deskkit import widgets
 from deskkit.ui.cards import CARD_LABELS, CARD_MODELS, CardModel, Kpi, card_model
-from deskkit.ui.cards._common import LIMIT, LocalTable
+from deskkit.ui.cards._common import LIMIT, LocalTable, head
 from deskkit.ui.cards._model import NumberKind
 from deskkit.ui.i18n import LABELS, LANGUAGES
 from deskkit.widgets import Filters
@@ -163,6 +163,22 @@ def test_summary_table_is_small_and_labelled(widget, result, desk):
         assert len(frame) <= 25
         unknown = [c for c in frame.columns if not labelled(str(c))]
         assert not unknown, f"table columns without labels: {unknown}"
+
+
+def test_head_takes_the_first_rows_of_the_columns_there_are():
+    frame = pd.DataFrame(
+        {"a": [3, 2, 1], "b": pd.array(["x", None, "z"], dtype="string"), "c": [0.5, None, 2.0]},
+        index=[10, 20, 30],
+    )
+    got = head(frame, ["c", "missing", "a"], rows=2)
+    assert list(got.columns) == ["c", "a"] and list(got.index) == [0, 1]
+    assert got.equals(frame.loc[:, ["c", "a"]].head(2).reset_index(drop=True))
+    assert (got.dtypes == frame.dtypes[["c", "a"]].to_numpy()).all()
+    assert head(frame, ["b"], rows=10)["b"].tolist()[::2] == ["x", "z"]  # fewer rows than asked
+    assert len(head(frame, ["nothing"])) == 3  # no column: the rows, as .loc gives them
+    assert head(frame.iloc[:0], ["a"]).empty
+    # A column asked for twice, as .loc gives it.
+    assert list(head(frame, ["a", "a"]).columns) == ["a", "a"]
 
 
 def test_local_tables_translate_their_cells(result, desk):

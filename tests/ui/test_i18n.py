@@ -218,6 +218,27 @@ def test_counts_and_money():
     assert fmt_money(1234, "", "en") == "1,234"
 
 
+def test_remembered_numbers_are_the_numbers_formatted_anew():
+    """Counts and money are remembered per value and language: a value formatted right after
+    others (1 after 1.0 after True, ...) gets the text a fresh formatting gives."""
+    import numpy as np
+
+    values = [0, 1, 1.0, True, -0.4, -0.6, 0.4, 2.5, -1234.5, 1234567.5, np.int64(7)]
+    values += [np.float64(-2.5), 10**12, 0.05, 5, np.float64(5.0)]
+    for lang in ("en", "ru"):
+        for v in values:
+            money = [] if isinstance(v, bool) else [(v, "USD", lang, c) for c in (False, True)]
+            got = [fmt_count(v, lang), *(fmt_money(*args) for args in money)]
+            i18n._decimal.cache_clear()
+            i18n._money.cache_clear()
+            assert got == [fmt_count(v, lang), *(fmt_money(*args) for args in money)], v
+    # The sign of a compact amount below one unit is kept; a text of zeros has none.
+    assert fmt_money(-0.4, "USD", "en", compact=True) == "−$0.4"
+    assert fmt_money(-0.4, "USD", "en") == "$0"
+    # An amount that cannot be a cache key is formatted all the same.
+    assert fmt_money(np.array(5.0), "USD", "en") == "$5"
+
+
 def test_percents_hours_and_scores():
     assert fmt_percent(0.253, "en") == "25.3%"
     assert fmt_percent(0.253, "ru") == f"25,3{NB}%"

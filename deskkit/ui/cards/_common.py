@@ -72,7 +72,8 @@ def user_name(name: Any, user_id: Any) -> str:
 def head(frame: pd.DataFrame, columns: Iterable[str], rows: int = 20) -> pd.DataFrame:
     """The first ``rows`` rows of ``frame``'s ``columns`` (those it has), index reset."""
     cols = [c for c in columns if c in frame.columns]
-    if not cols or frame.columns.has_duplicates:
+    plain = not frame.attrs and frame.columns.name is None and frame.columns.nlevels == 1
+    if not cols or not plain or frame.columns.has_duplicates or len(set(cols)) < len(cols):
         return frame.loc[:, cols].head(rows).reset_index(drop=True)
     # Column by column: half the time of .loc's indexing, for a few dozen tables a change.
     return pd.DataFrame({c: frame[c].array[:rows] for c in cols})

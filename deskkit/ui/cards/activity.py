@@ -72,7 +72,8 @@ def _activity_options(r: Any, lang: str) -> list[Option]:
     for uid, kind, n in zip(
         counts["user_id"].tolist(), counts["type"].tolist(), counts["count"].tolist(), strict=True
     ):
-        per_user.setdefault(int(uid), []).append((kind, int(n)))
+        if uid == uid:  # no row without an author (a groupby dropped it too)
+            per_user.setdefault(int(uid), []).append((kind, int(n)))
     for uid in sorted(per_user):
         rows = per_user[uid]
         name = user_name(names.get(uid), uid)
