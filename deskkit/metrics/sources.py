@@ -9,6 +9,7 @@ import ibis
 import pandas as pd
 
 from deskkit.metrics._base import Context, count_if, label_ids, to_sql
+from deskkit.metrics._now import moved_since_now
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -49,17 +50,21 @@ def _created(ctx: Context) -> ir.Table:
     """
     d = ctx.deals()
     d = d.filter(ctx.during(d.created_at))
-    m = ctx.table("deal_moves")
-    later = m.filter(m.at >= ctx.now)
-    later = later.semi_join(d, "deal_id")
-    back = later.group_by("deal_id").aggregate(
-        p_now=later.from_pipeline_id.argmin(later.at),
-        s_now=later.from_stage_id.argmin(later.at),
-    )
-    j = d.left_join(back, d.deal_id == back.deal_id)
+    if moved_since_now(ctx):
+        m = ctx.table("deal_moves")
+        later = m.filter(m.at >= ctx.now)
+        later = later.semi_join(d, "deal_id")
+        back = later.group_by("deal_id").aggregate(
+            p_now=later.from_pipeline_id.argmin(later.at),
+            s_now=later.from_stage_id.argmin(later.at),
+        )
+        j = d.left_join(back, d.deal_id == back.deal_id)
+        j = j.mutate(p_now=j.p_now.coalesce(j.pipeline_id), s_now=j.s_now.coalesce(j.stage_id))
+    else:  # no move since now: each deal is in its stage now
+        j = d.mutate(p_now=d.pipeline_id, s_now=d.stage_id)
     src = ctx.table("lead_sources")
     j = j.left_join(src, j.source_id == src.id)
-    won = _won_condition(ctx, j.p_now.coalesce(j.pipeline_id), j.s_now.coalesce(j.stage_id))
+    won = _won_condition(ctx, j.p_now, j.s_now)
     return j.select(
         "deal_id",
         "name",

@@ -476,12 +476,45 @@ def test_forecast_win_rates_are_learned_once_for_every_scope(test_store):
     s.account, s.users, s.groups, s.pipelines, s.stages  # noqa: B018  (the dimension tables)
     backend.execute = execute
     everyone = desk.forecast()
-    assert len(queries) == 2  # the open deals, the win rates
+    # The latest move (once per store: is there history after now?), the open deals, the
+    # win rates.
+    assert len(queries) == 3
     user = int(everyone.by_user.user_id.iloc[0])
     one = desk.forecast(user=user)
-    assert len(queries) == 3
+    assert len(queries) == 4
     probs = ["pipeline_id", "stage_id", "probability", "sample"]
     pd.testing.assert_frame_equal(one.stages[probs], everyone.stages[probs])
     # Another viewer's rights narrow the history: learned again.
     desk.as_viewer(user).forecast()
-    assert len(queries) == 5
+    assert len(queries) == 6
+
+
+@pytest.mark.parametrize("after_all", [False, True], ids=["history after now", "none after now"])
+def test_the_stage_at_now_is_the_same_whether_later_moves_are_looked_up_or_not(
+    test_store, monkeypatch, after_all
+):
+    """A store with no move at or after now skips looking the later moves up: the numbers are
+    those the look-up gives (forced here), before and after the demo's last move."""
+    import deskkit
+    from deskkit.metrics import _now, sources
+
+    now = dt.datetime(2026, 12, 1, tzinfo=dt.UTC) if after_all else test_store.now
+    desk = deskkit.open(test_store.path, now=now)
+    assert _now.moved_since_now(desk.context("year")) is not after_all
+
+    def numbers():
+        return (
+            desk.lead_sources("year").sources,
+            desk.deals_by_manager().managers,
+            desk.deals_without_tasks().by_user,
+            desk.latest_deals().deals,
+            desk.forecast().stages,
+            desk.payment_counters("year").counters,
+        )
+
+    plain = numbers()
+    for module in (_now, sources):
+        monkeypatch.setattr(module, "moved_since_now", lambda ctx: True)
+    desk = deskkit.open(test_store.path, now=now)
+    for got, want in zip(numbers(), plain, strict=True):
+        pd.testing.assert_frame_equal(got, want)
