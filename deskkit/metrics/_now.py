@@ -5,6 +5,7 @@ after "now" is seen as it was at now."""
 
 from __future__ import annotations
 
+import datetime as _dt
 from typing import TYPE_CHECKING
 
 import ibis
@@ -14,7 +15,6 @@ from deskkit.filters import Scope
 from deskkit.metrics._base import Context, kept_or_inline, label_ids, user_names
 
 if TYPE_CHECKING:
-    import datetime as _dt
     from collections.abc import Iterable
 
     import ibis.expr.types as ir
@@ -48,20 +48,40 @@ def _in_stages(
     return cond
 
 
+def _latest_move(ctx: Context) -> _dt.datetime | None:
+    """The store's latest move (asked once per store: a store is a snapshot)."""
+    latest = ctx.store.memo(("latest move",), lambda: ctx.table("deal_moves").at.max().execute())
+    return None if latest is None or pd.isna(latest) else pd.Timestamp(latest).to_pydatetime()
+
+
 def moved_since_now(ctx: Context) -> bool:
     """Whether the store holds a move at or after the request's "now" (history later than
     the moment looked at: a demo account's rest of the day, a look back in time). A store
     synced up to the present holds none, and then a deal's stage at now is its stage: no
     query needs the later moves (at 1M deals, DuckDB hashed the deals to look them up)."""
-    latest = ctx.store.memo(("latest move",), lambda: ctx.table("deal_moves").at.max().execute())
-    return latest is not None and not pd.isna(latest) and latest >= ctx.now
+    latest = _latest_move(ctx)
+    return latest is not None and latest >= ctx.now
+
+
+def later_moves(ctx: Context) -> ir.Table:
+    """The moves at or after now. Where "now" falls in the store's last two days of moves
+    (the demo's rest of the day), from a small kept copy of those days: DuckDB then sees how
+    few they are and hashes them, not the deals they are matched with (it estimates a range
+    of the whole table as a fifth of it)."""
+    m = ctx.table("deal_moves")
+    latest = _latest_move(ctx)
+    if latest is not None and ctx.store.keeps_derived:
+        start = _dt.datetime.combine(latest.date(), _dt.time()) - _dt.timedelta(days=1)
+        if ctx.now >= start:
+            tail = ctx.store.derived(("moves tail", start), lambda: m.filter(m.at >= start))
+            m = tail if tail is not None else m
+    return m.filter(m.at >= ctx.now)
 
 
 def _moved_since(ctx: Context) -> ir.Table:
     """(deal_id, p, s) for each deal moved at or after now: the ``from`` of its first such move,
     which is its stage at now."""
-    m = ctx.table("deal_moves")
-    later = m.filter(m.at >= ctx.now)
+    later = later_moves(ctx)
     return later.group_by("deal_id").aggregate(
         p=later.from_pipeline_id.argmin(later.at), s=later.from_stage_id.argmin(later.at)
     )

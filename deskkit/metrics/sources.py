@@ -9,7 +9,7 @@ import ibis
 import pandas as pd
 
 from deskkit.metrics._base import Context, count_if, label_ids, to_sql
-from deskkit.metrics._now import moved_since_now
+from deskkit.metrics._now import later_moves, moved_since_now
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -51,9 +51,7 @@ def _created(ctx: Context) -> ir.Table:
     d = ctx.deals()
     d = d.filter(ctx.during(d.created_at))
     if moved_since_now(ctx):
-        m = ctx.table("deal_moves")
-        later = m.filter(m.at >= ctx.now)
-        later = later.semi_join(d, "deal_id")
+        later = later_moves(ctx).semi_join(d, "deal_id")
         back = later.group_by("deal_id").aggregate(
             p_now=later.from_pipeline_id.argmin(later.at),
             s_now=later.from_stage_id.argmin(later.at),

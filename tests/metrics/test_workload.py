@@ -10,7 +10,7 @@ import altair as alt
 import pandas as pd
 import pytest
 import vl_convert
-from accounts import AccountBuilder, ts
+from accounts import AccountBuilder, kept_and_inline, ts
 
 from deskkit.charts import THEME
 from deskkit.charts.workload import (
@@ -513,6 +513,12 @@ def test_the_stage_at_now_is_the_same_whether_later_moves_are_looked_up_or_not(
         )
 
     plain = numbers()
+    # The later moves from the kept copy of the last days (kept) and from the moves (inline).
+    kept, inline = kept_and_inline(desk.store, numbers)
+    for got, want in zip(kept, inline, strict=True):
+        pd.testing.assert_frame_equal(got, want)
+    tails = [k for k in desk.store._memo if k[0] == "derived" and k[1][0] == "moves tail"]
+    assert len(tails) == (0 if after_all else 1)  # no later move: nothing looked up
     for module in (_now, sources):
         monkeypatch.setattr(module, "moved_since_now", lambda ctx: True)
     desk = deskkit.open(test_store.path, now=now)
