@@ -28,6 +28,7 @@ __all__ = [
     "in_spans",
     "kept_or_inline",
     "label_ids",
+    "latest_at",
     "span_rows",
     "to_sql",
     "user_names",
@@ -148,6 +149,16 @@ def with_deal_owner(ctx: Context, t: ir.Table) -> ir.Table:
     j = t.left_join(live, deal_ref(t) == live._deal_id)
     # A flag besides the owner: an unrestricted viewer sees a live deal without an owner.
     return j.mutate(live_deal=j._deal_id.notnull()).drop("_deal_id")
+
+
+def latest_at(ctx: Context, table: str, column: str) -> _dt.datetime | None:
+    """The latest ``column`` of the store's ``table`` (naive UTC; None if it has no rows),
+    asked once per store: a store is a snapshot. Whether it lies after a request's "now"
+    tells whether the store holds history later than the moment looked at."""
+    latest = ctx.store.memo(
+        ("latest", table, column), lambda: ctx.table(table)[column].max().execute()
+    )
+    return None if latest is None or pd.isna(latest) else pd.Timestamp(latest).to_pydatetime()
 
 
 def kept_or_inline(

@@ -12,7 +12,7 @@ import ibis
 import pandas as pd
 
 from deskkit.filters import Scope
-from deskkit.metrics._base import Context, kept_or_inline, label_ids, user_names
+from deskkit.metrics._base import Context, kept_or_inline, label_ids, latest_at, user_names
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -48,18 +48,12 @@ def _in_stages(
     return cond
 
 
-def _latest_move(ctx: Context) -> _dt.datetime | None:
-    """The store's latest move (asked once per store: a store is a snapshot)."""
-    latest = ctx.store.memo(("latest move",), lambda: ctx.table("deal_moves").at.max().execute())
-    return None if latest is None or pd.isna(latest) else pd.Timestamp(latest).to_pydatetime()
-
-
 def moved_since_now(ctx: Context) -> bool:
     """Whether the store holds a move at or after the request's "now" (history later than
     the moment looked at: a demo account's rest of the day, a look back in time). A store
     synced up to the present holds none, and then a deal's stage at now is its stage: no
     query needs the later moves (at 1M deals, DuckDB hashed the deals to look them up)."""
-    latest = _latest_move(ctx)
+    latest = latest_at(ctx, "deal_moves", "at")
     return latest is not None and latest >= ctx.now
 
 
@@ -69,7 +63,7 @@ def later_moves(ctx: Context) -> ir.Table:
     few they are and hashes them, not the deals they are matched with (it estimates a range
     of the whole table as a fifth of it)."""
     m = ctx.table("deal_moves")
-    latest = _latest_move(ctx)
+    latest = latest_at(ctx, "deal_moves", "at")
     if latest is not None and ctx.store.keeps_derived:
         start = _dt.datetime.combine(latest.date(), _dt.time()) - _dt.timedelta(days=1)
         if ctx.now >= start:

@@ -22,6 +22,7 @@ from deskkit.metrics._base import (
     Span,
     deal_ref,
     label_ids,
+    latest_at,
     span_rows,
     to_sql,
     with_deal_owner,
@@ -477,12 +478,10 @@ def _events_tail(ctx: Context, grid: DayGrid) -> tuple[_dt.datetime, ir.Table] |
     hour before a grid day (summer time): its partial day is read here, not from the events,
     whose rights check made DuckDB hash all the live deals (it estimates a day's events as a
     fifth of them all), most of a period change's events cost at 1M deals."""
-    latest = ctx.store.memo(
-        ("latest event",), lambda: ctx.table("events").created_at.max().execute()
-    )
-    if latest is None or pd.isna(latest):
+    latest = latest_at(ctx, "events", "created_at")
+    if latest is None:
         return None
-    start = grid.start(grid.number(pd.Timestamp(latest).to_pydatetime()) - 1)
+    start = grid.start(grid.number(latest) - 1)
 
     def rows() -> ir.Table:
         e = ctx.table("events")

@@ -20,6 +20,7 @@ from deskkit.metrics._base import (
     deal_ref,
     in_spans,
     label_ids,
+    latest_at,
     span_rows,
     to_sql,
     with_deal_owner,
@@ -244,10 +245,8 @@ def _exchanges(ctx: Context, since: _dt.datetime, detail: bool = False) -> ir.Ta
 def _as_of(ctx: Context) -> _dt.datetime | None:
     """The "now" the exchanges depend on: None when no message is that recent (the usual
     case), so that every later "now" shares one cut."""
-    latest = ctx.store.memo(
-        ("latest message",), lambda: ctx.table("messages").created_at.max().execute()
-    )
-    return None if latest is None or pd.isna(latest) or latest < ctx.now else ctx.now
+    latest = latest_at(ctx, "messages", "created_at")
+    return None if latest is None or latest < ctx.now else ctx.now
 
 
 def _cut(ctx: Context, since: _dt.datetime | None, detail: bool = False) -> ir.Table:

@@ -38,17 +38,21 @@ def store():
         ("f10", ("contact", 101), 3, "2026-03-21", 100),  # deleted contact
     ]
     for fid, (kind, eid), by, at, size in files:
-        b.add(
-            "files",
-            file_id=fid,
-            entity_type=kind,
-            entity_id=eid,
-            name=f"{fid}.pdf",
-            size=size,
-            created_by=by,
-            created_at=ts(at),
-        )
+        add_file(b, fid, kind, eid, by, at, size)
     return b.open()
+
+
+def add_file(b: AccountBuilder, fid: str, kind: str, eid: int, by: int, at: str, size: int):
+    b.add(
+        "files",
+        file_id=fid,
+        entity_type=kind,
+        entity_id=eid,
+        name=f"{fid}.pdf",
+        size=size,
+        created_by=by,
+        created_at=ts(at),
+    )
 
 
 def run(store, scope: Scope | None = None, viewer: int | None = None, limit: int | None = 50):
@@ -124,17 +128,7 @@ def test_a_record_without_a_responsible_user_is_seen_only_by_an_unrestricted_vie
     b.deal(2, "2026-01-10", 11, owner=None)
     b.add("companies", id=300, name="Nobody's", responsible_user_id=None, is_deleted=None)
     for fid, kind, eid in [("g1", "deal", 1), ("g2", "deal", 2), ("g3", "company", 300)]:
-        at = ts("2026-03-10")
-        b.add(
-            "files",
-            file_id=fid,
-            entity_type=kind,
-            entity_id=eid,
-            name=f"{fid}.pdf",
-            size=1,
-            created_by=1,
-            created_at=at,
-        )
+        add_file(b, fid, kind, eid, 1, "2026-03-10", 1)
     store = b.open()
     for viewer, want in [(None, {"g1", "g2", "g3"}), (1, {"g1"}), (2, {"g1"})]:
         kept, inline = kept_and_inline(store, lambda v=viewer: run(store, viewer=v))
