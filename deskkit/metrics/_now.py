@@ -63,13 +63,20 @@ def later_moves(ctx: Context) -> ir.Table:
     few they are and hashes them, not the deals they are matched with (it estimates a range
     of the whole table as a fifth of it)."""
     m = ctx.table("deal_moves")
-    latest = latest_at(ctx, "deal_moves", "at")
-    if latest is not None and ctx.store.keeps_derived:
-        start = _dt.datetime.combine(latest.date(), _dt.time()) - _dt.timedelta(days=1)
-        if ctx.now >= start:
-            tail = ctx.store.derived(("moves tail", start), lambda: m.filter(m.at >= start))
-            m = tail if tail is not None else m
+    start = _tail_start(ctx)
+    if start is not None and ctx.now >= start:
+        tail = ctx.store.derived(("moves tail", start), lambda: m.filter(m.at >= start))
+        m = tail if tail is not None else m
     return m.filter(m.at >= ctx.now)
+
+
+def _tail_start(ctx: Context) -> _dt.datetime | None:
+    """The start (UTC midnight) of the store's last two days of moves, which kept tables
+    hold for a "now" inside them; None where the store keeps nothing or has no moves."""
+    latest = latest_at(ctx, "deal_moves", "at")
+    if latest is None or not ctx.store.keeps_derived:
+        return None
+    return _dt.datetime.combine(latest.date(), _dt.time()) - _dt.timedelta(days=1)
 
 
 def _moved_since(ctx: Context) -> ir.Table:
@@ -81,27 +88,35 @@ def _moved_since(ctx: Context) -> ir.Table:
     )
 
 
-def _state_now(ctx: Context, deals: ir.Table, stage_ids: Iterable[int]) -> ir.Table:
-    """``deals`` created before now with their (pipeline, stage) at now, for at least every deal
-    whose stage at now has one of ``stage_ids`` (callers match the pipeline too)."""
-    d = deals.filter(deals.created_at < ctx.now)
-    if not moved_since_now(ctx):
-        d = d.filter(d.stage_id.isin(sorted(stage_ids)))
-        return d.select(
-            deal_id=d.deal_id,
-            name=d.name,
-            price=d.price.fill_null(0),
-            pipeline_id=d.pipeline_id,
-            stage_id=d.stage_id,
-            responsible_user_id=d.responsible_user_id,
-            created_at=d.created_at,
-            updated_at=d.updated_at,
-        )
-    first = _moved_since(ctx)
-    # A deal not moved since now is still in its current stage, so only deals now in one of
-    # `stage_ids`, or moved since, can be in one at now: for the open stages a tenth of the
-    # deals is left to look up.
-    d = d.filter(d.stage_id.isin(sorted(stage_ids)) | d.deal_id.isin(first.deal_id))
+_STATE_COLUMNS = (
+    "deal_id",
+    "name",
+    "price",
+    "pipeline_id",
+    "stage_id",
+    "responsible_user_id",
+    "created_at",
+    "updated_at",
+)
+
+
+def _as_is(d: ir.Table) -> ir.Table:
+    """``d``'s deals with their current (pipeline, stage): their stage at now."""
+    return d.select(
+        deal_id=d.deal_id,
+        name=d.name,
+        price=d.price.fill_null(0),
+        pipeline_id=d.pipeline_id,
+        stage_id=d.stage_id,
+        responsible_user_id=d.responsible_user_id,
+        created_at=d.created_at,
+        updated_at=d.updated_at,
+    )
+
+
+def _with_first(d: ir.Table, first: ir.Table) -> ir.Table:
+    """``d``'s deals with their (pipeline, stage) at now: the ``from`` of the first move since
+    now (``first``, from :func:`_moved_since`), else the current one."""
     j = d.left_join(first, d.deal_id == first.deal_id)
     return j.select(
         deal_id=j.deal_id,
@@ -113,6 +128,71 @@ def _state_now(ctx: Context, deals: ir.Table, stage_ids: Iterable[int]) -> ir.Ta
         created_at=j.created_at,
         updated_at=j.updated_at,
     )
+
+
+def _state_now(ctx: Context, deals: ir.Table, stage_ids: Iterable[int]) -> ir.Table:
+    """``deals`` created before now with their (pipeline, stage) at now, for at least every deal
+    whose stage at now has one of ``stage_ids`` (callers match the pipeline too)."""
+    d = deals.filter(deals.created_at < ctx.now)
+    if not moved_since_now(ctx):
+        return _as_is(d.filter(d.stage_id.isin(sorted(stage_ids))))
+    first = _moved_since(ctx)
+    # A deal not moved since now is still in its current stage, so only deals now in one of
+    # `stage_ids`, or moved since, can be in one at now: for the open stages a tenth of the
+    # deals is left to look up.
+    d = d.filter(d.stage_id.isin(sorted(stage_ids)) | d.deal_id.isin(first.deal_id))
+    return _with_first(d, first)
+
+
+def _open_state_now(ctx: Context) -> ir.Table:
+    """:func:`_state_now` of :meth:`Context.deals` for the open stages. Where the store keeps
+    derived tables, from a kept table of the live deals now in an open stage (a tenth of
+    them) and, if the store holds moves since now, the deals those moves are on (a kept copy
+    where now falls in the last two days of moves): every deal that can be open at now. At
+    1M deals each of the five widgets starting from the open deals scanned and matched all
+    the deals to find that tenth."""
+    ids = _stage_ids(ctx, OPEN_KINDS)
+    deals = ctx.table("deals")
+
+    def in_stages() -> ir.Table:
+        live = deals.filter(~deals.is_deleted.fill_null(False), deals.stage_id.isin(ids))
+        return live.select(*_STATE_COLUMNS, "is_deleted")
+
+    kept = ctx.store.derived(("deals in stages", tuple(ids)), in_stages)
+    if kept is None:
+        return _state_now(ctx, ctx.deals(), ids)
+    now_in = ctx.deal_rows(kept)
+    now_in = now_in.filter(now_in.created_at < ctx.now)
+    if not moved_since_now(ctx):
+        return _as_is(now_in)
+    first = _moved_since(ctx)
+    moved = ctx.deal_rows(_moved_deals(ctx))
+    # The deals moved since now that are not among those now in an open stage (disjoint, so
+    # a union of all rows).
+    moved = moved.filter(
+        moved.created_at < ctx.now,
+        moved.deal_id.isin(first.deal_id),
+        ~moved.stage_id.isin(ids).fill_null(False),
+    )
+    d = ibis.union(now_in.select(*_STATE_COLUMNS), moved.select(*_STATE_COLUMNS))
+    return _with_first(d, first)
+
+
+def _moved_deals(ctx: Context) -> ir.Table:
+    """Deals (all of them, or, where now falls in the kept tail of :func:`later_moves`, a kept
+    table of the deals moved in that tail) to look the deals moved since now up in."""
+    deals = ctx.table("deals")
+    start = _tail_start(ctx)
+    if start is None or ctx.now < start:
+        return deals
+
+    def build() -> ir.Table:
+        m = ctx.table("deal_moves")
+        tail = m.filter(m.at >= start).select("deal_id").distinct()
+        return deals.semi_join(tail, "deal_id").select(*_STATE_COLUMNS, "is_deleted")
+
+    kept = ctx.store.derived(("moves tail deals", start), build)
+    return kept if kept is not None else deals
 
 
 def created_in(ctx: Context, start: _dt.datetime, end: _dt.datetime) -> ir.Table:
@@ -143,7 +223,13 @@ def created_in(ctx: Context, start: _dt.datetime, end: _dt.datetime) -> ir.Table
 def _at_now(ctx: Context, deals: ir.Table, kinds: tuple[str, ...]) -> ir.Table:
     """``deals`` created before now, with their (pipeline, stage) and its kind at now, kept when
     the kind is one of ``kinds``."""
-    state = _state_now(ctx, deals, _stage_ids(ctx, kinds)).view()
+    return _of_kinds(ctx, _state_now(ctx, deals, _stage_ids(ctx, kinds)), kinds)
+
+
+def _of_kinds(ctx: Context, state: ir.Table, kinds: tuple[str, ...]) -> ir.Table:
+    """The rows of ``state`` (deals with a pipeline and stage) in a stage of ``kinds``, with
+    the stage's ``kind``."""
+    state = state.view()
     st = ctx.table("stages")
     st = st.filter(st.kind.isin(list(kinds))).select("pipeline_id", "stage_id", "kind")
     return state.join(st, ["pipeline_id", "stage_id"])
@@ -153,7 +239,7 @@ def _open_now(ctx: Context) -> ir.Table:
     """Visible, in-scope, non-deleted deals that are open at now (one expression per thread
     for the four widgets of a request that start from it)."""
     key = ("open now", ctx.now, ctx.scope, ctx.viewer)
-    return ctx.store.built(key, lambda: _at_now(ctx, ctx.deals(), OPEN_KINDS))
+    return ctx.store.built(key, lambda: _of_kinds(ctx, _open_state_now(ctx), OPEN_KINDS))
 
 
 def _rows(ctx: Context, deals: ir.Table, order: list, limit: int | None) -> pd.DataFrame:

@@ -489,18 +489,28 @@ def test_forecast_win_rates_are_learned_once_for_every_scope(test_store):
     assert len(queries) == 6
 
 
-@pytest.mark.parametrize("after_all", [False, True], ids=["history after now", "none after now"])
+@pytest.mark.parametrize(
+    "when", ["history after now", "none after now", "look back"], ids=lambda w: w
+)
 def test_the_stage_at_now_is_the_same_whether_later_moves_are_looked_up_or_not(
-    test_store, monkeypatch, after_all
+    test_store, monkeypatch, when
 ):
     """A store with no move at or after now skips looking the later moves up: the numbers are
-    those the look-up gives (forced here), before and after the demo's last move."""
+    those the look-up gives (forced here), before and after the demo's last move, and a
+    half-year back (every move since then later than now, none in the kept last days). The
+    open deals come from kept tables (the deals in an open stage, the deals moved in the last
+    days) or, inline, from all the deals: the same numbers for a user, a viewer, everyone."""
     import deskkit
     from deskkit.metrics import _now, sources
 
-    now = dt.datetime(2026, 12, 1, tzinfo=dt.UTC) if after_all else test_store.now
+    now = {
+        "history after now": test_store.now,
+        "none after now": dt.datetime(2026, 12, 1, tzinfo=dt.UTC),
+        "look back": dt.datetime(2026, 5, 20, 11, tzinfo=dt.UTC),
+    }[when]
     desk = deskkit.open(test_store.path, now=now)
-    assert _now.moved_since_now(desk.context("year")) is not after_all
+    assert _now.moved_since_now(desk.context("year")) is (when != "none after now")
+    user = int(desk.store.users.user_id.iloc[1])
 
     def numbers():
         return (
@@ -510,15 +520,23 @@ def test_the_stage_at_now_is_the_same_whether_later_moves_are_looked_up_or_not(
             desk.latest_deals().deals,
             desk.forecast().stages,
             desk.payment_counters("year").counters,
+            desk.deals_by_manager(user=user).managers,
+            desk.as_viewer(user).latest_deals(20).deals,
+            desk.as_viewer(user).forecast().by_user,
+            desk.deals_by_manager().records(),
         )
 
     plain = numbers()
-    # The later moves from the kept copy of the last days (kept) and from the moves (inline).
+    # From kept tables (the later moves from the kept copy of the last days, the open deals
+    # from the kept deals in open stages) and inline (from the moves and the deals).
     kept, inline = kept_and_inline(desk.store, numbers)
     for got, want in zip(kept, inline, strict=True):
         pd.testing.assert_frame_equal(got, want)
-    tails = [k for k in desk.store._memo if k[0] == "derived" and k[1][0] == "moves tail"]
-    assert len(tails) == (0 if after_all else 1)  # no later move: nothing looked up
+    derived = {k[1][0] for k in desk.store._memo if k[0] == "derived"}
+    tail = when == "history after now"  # now falls in the kept last days of moves
+    assert ("moves tail" in derived) is tail
+    assert ("moves tail deals" in derived) is tail
+    assert "deals in stages" in derived
     for module in (_now, sources):
         monkeypatch.setattr(module, "moved_since_now", lambda ctx: True)
     desk = deskkit.open(test_store.path, now=now)
