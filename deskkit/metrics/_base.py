@@ -30,6 +30,7 @@ __all__ = [
     "label_ids",
     "latest_at",
     "span_rows",
+    "tail_start",
     "to_sql",
     "user_names",
     "with_deal_owner",
@@ -159,6 +160,17 @@ def latest_at(ctx: Context, table: str, column: str) -> _dt.datetime | None:
         ("latest", table, column), lambda: ctx.table(table)[column].max().execute()
     )
     return None if latest is None or pd.isna(latest) else pd.Timestamp(latest).to_pydatetime()
+
+
+def tail_start(ctx: Context, table: str, column: str) -> _dt.datetime | None:
+    """The start (UTC midnight) of the last two days of ``column`` in the store's ``table``,
+    from which kept tables hold the rows a "now" inside those days needs (a store synced
+    today, the demo's rest of the day); None where the store keeps nothing or the column
+    has no value."""
+    latest = latest_at(ctx, table, column)
+    if latest is None or not ctx.store.keeps_derived:
+        return None
+    return _dt.datetime.combine(latest.date(), _dt.time()) - _dt.timedelta(days=1)
 
 
 def kept_or_inline(

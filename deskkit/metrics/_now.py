@@ -12,7 +12,14 @@ import ibis
 import pandas as pd
 
 from deskkit.filters import Scope
-from deskkit.metrics._base import Context, kept_or_inline, label_ids, latest_at, user_names
+from deskkit.metrics._base import (
+    Context,
+    kept_or_inline,
+    label_ids,
+    latest_at,
+    tail_start,
+    user_names,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -63,20 +70,11 @@ def later_moves(ctx: Context) -> ir.Table:
     few they are and hashes them, not the deals they are matched with (it estimates a range
     of the whole table as a fifth of it)."""
     m = ctx.table("deal_moves")
-    start = _tail_start(ctx)
+    start = tail_start(ctx, "deal_moves", "at")
     if start is not None and ctx.now >= start:
         tail = ctx.store.derived(("moves tail", start), lambda: m.filter(m.at >= start))
         m = tail if tail is not None else m
     return m.filter(m.at >= ctx.now)
-
-
-def _tail_start(ctx: Context) -> _dt.datetime | None:
-    """The start (UTC midnight) of the store's last two days of moves, which kept tables
-    hold for a "now" inside them; None where the store keeps nothing or has no moves."""
-    latest = latest_at(ctx, "deal_moves", "at")
-    if latest is None or not ctx.store.keeps_derived:
-        return None
-    return _dt.datetime.combine(latest.date(), _dt.time()) - _dt.timedelta(days=1)
 
 
 def _moved_since(ctx: Context) -> ir.Table:
@@ -182,7 +180,7 @@ def _moved_deals(ctx: Context) -> ir.Table:
     """Deals (all of them, or, where now falls in the kept tail of :func:`later_moves`, a kept
     table of the deals moved in that tail) to look the deals moved since now up in."""
     deals = ctx.table("deals")
-    start = _tail_start(ctx)
+    start = tail_start(ctx, "deal_moves", "at")
     if start is None or ctx.now < start:
         return deals
 
@@ -263,7 +261,7 @@ def _user_names(ctx: Context, ids: pd.Series) -> pd.Series:
 
 def _no_open_task(ctx: Context, deals: ir.Table) -> ir.BooleanValue:
     """``deals`` rows with no task open at now (created by now, not completed by now)."""
-    t = ctx.table("tasks")
+    t = _deal_tasks(ctx)
     # Not completed by now: never completed, or completed after now. (As a filter this is
     # "not (completed and (completed_at is null or completed_at <= now))", cheaper to test.)
     open_at_now = ~t.is_completed.fill_null(False) | (t.completed_at > ctx.now)
@@ -272,3 +270,23 @@ def _no_open_task(ctx: Context, deals: ir.Table) -> ir.BooleanValue:
     )
     # entity_id is never null here, so the IN is true or false (NOT IN with NULLs would be NULL).
     return ~deals.deal_id.isin(open_tasks.entity_id)
+
+
+def _deal_tasks(ctx: Context) -> ir.Table:
+    """The tasks to look open deal tasks up in: where now falls in the last two days of task
+    completions (a store synced today), a kept table of the deal tasks not completed or
+    completed in those days (a twentieth of the tasks at 1M deals), else all tasks."""
+    t = ctx.table("tasks")
+    start = tail_start(ctx, "tasks", "completed_at")
+    if start is None or ctx.now < start:
+        return t
+
+    def build() -> ir.Table:
+        done = t.is_completed.fill_null(False)
+        kept = t.filter(
+            t.entity_type == "deal", t.entity_id.notnull(), ~done | (t.completed_at >= start)
+        )
+        return kept.select("entity_type", "entity_id", "created_at", "is_completed", "completed_at")
+
+    kept = ctx.store.derived(("open deal tasks", start), build)
+    return kept if kept is not None else t

@@ -76,21 +76,27 @@ def ctx_of(store, *, period=MONTH, user=None, department=None, viewer=None) -> C
     return Context(store, period, Scope(user, department), Viewer(viewer))
 
 
-@pytest.fixture(scope="module")
-def team():
-    """Deals and tasks for the "now" rules; NOW is 2026-04-15 00:00 UTC."""
+@pytest.fixture(scope="module", params=["days after now", "hours after now"])
+def team(request):
+    """Deals and tasks for the "now" rules; NOW is 2026-04-15 00:00 UTC. What happens after
+    now happens days later, or hours later: "now" then falls in the store's last two days of
+    moves and task completions, whose rows kept tables hold (the later moves, the deals they
+    are on, the tasks open or completed in those days), with the same numbers."""
+    soon = request.param == "hours after now"
+    later = "2026-04-15 09:00" if soon else "2026-04-20"
+    next_day = "2026-04-15 08:00" if soon else "2026-04-16"
     b = AccountBuilder()
     add_team(b)
     b.deal(1, "2026-03-01", 11, price=100)  # open, open task
     b.deal(2, "2026-03-02", 10, price=50)  # unsorted counts as open; task done before now
     b.deal(3, "2026-03-03", 21, pipeline=2, price=25)  # task completed only after now
     b.deal(4, "2026-03-04", 12, moves=[("2026-04-01", 142)])  # won before now
-    b.deal(5, "2026-03-05", 12, price=10, moves=[("2026-04-20", 143)])  # lost after now: open
-    b.deal(6, "2026-04-16", 11)  # created after now
+    b.deal(5, "2026-03-05", 12, price=10, moves=[(later, 143)])  # lost after now: open
+    b.deal(6, next_day, 11)  # created after now
     b.deal(7, "2026-03-01", 11, deleted=True)  # deleted, no task
     b.deal(8, "2026-03-01", 13, price=200, owner=2)  # task created exactly at now
     b.deal(9, "2026-03-01", 142, owner=2)  # created won
-    b.deal(10, "2026-03-01", 143, owner=2, moves=[("2026-04-20", 11)])  # reopened after now
+    b.deal(10, "2026-03-01", 143, owner=2, moves=[(later, 11)])  # reopened after now
     b.deal(11, "2026-04-15 00:00", 11, owner=3)  # created at now: not yet there
     b.deal(12, "2026-04-14 23:59", 22, pipeline=2, price=300, owner=3)  # task done at now
     b.deal(13, "2026-03-10", 11, price=40, owner=5)  # contact task only
@@ -98,8 +104,8 @@ def team():
     b.deal(15, "2026-03-01", 11, price=1, owner=2, moves=[("2026-04-15 00:00", 142)])  # won at now
     task(b, 1, 1, "2026-03-01")
     task(b, 2, 2, "2026-03-01", is_completed=True, completed_at=ts("2026-04-10"))
-    task(b, 3, 3, "2026-03-01", is_completed=True, completed_at=ts("2026-04-20"))
-    task(b, 4, 5, "2026-04-16")
+    task(b, 3, 3, "2026-03-01", is_completed=True, completed_at=ts(later))
+    task(b, 4, 5, next_day)
     task(b, 5, 8, "2026-04-15 00:00", responsible_user_id=3)
     task(b, 6, 12, "2026-03-01", is_completed=True, completed_at=ts("2026-04-15 00:00"))
     task(b, 7, 13, "2026-03-01", entity_type="contact")
@@ -199,6 +205,20 @@ def test_deals_without_tasks_now(team):
         "Vera": (1, 1, 300.0),
     }
     assert list(r.by_user["user"]) == ["Anna", "Boris", "Gleb", "Vera"]
+
+
+def test_now_in_the_last_days_reads_kept_tables(team, request):
+    """Hours after now, the open deals and tasks come from the kept last days (the numbers
+    above are the same both ways); days after now, from the whole tables."""
+    team.forget()
+    deals_without_tasks(ctx_of(team))
+    derived = {k[1][0] for k in team._memo if k[0] == "derived"}
+    tails = {"moves tail", "moves tail deals", "open deal tasks"}
+    if request.node.callspec.params["team"] == "hours after now":
+        assert tails <= derived
+    else:
+        assert not tails & derived
+    assert "deals in stages" in derived
 
 
 def test_deals_without_tasks_records_stalest_first(team):
