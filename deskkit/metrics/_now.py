@@ -218,6 +218,37 @@ def created_in(ctx: Context, start: _dt.datetime, end: _dt.datetime) -> ir.Table
     return kept_or_inline(ctx, ("creation stages",), lambda: build(False), lambda: build(True))
 
 
+def entries(
+    ctx: Context, pairs: Iterable[tuple[int, int]], start: _dt.datetime, end: _dt.datetime
+) -> ir.Table:
+    """``deal_id, at``: each entry of a deal into one of the stages ``pairs`` (pipeline, stage)
+    in [start, end): a move into one of them from a stage not among them, or the deal's
+    creation in one. Kept once per store and set of stages where the engine keeps derived
+    tables (the won stages: a twelfth of the moves), so a period reads its few rows, not a
+    range of all moves; elsewhere read from the moves and deals of [start, end)."""
+    pairs = tuple(sorted({(int(p), int(s)) for p, s in pairs}))
+
+    def build(window: bool) -> ir.Table:
+        m = ctx.table("deal_moves")
+        if window:
+            m = m.filter(m.at >= start, m.at < end)
+        moved = m.filter(
+            _in_stages(m.to_pipeline_id, m.to_stage_id, pairs),
+            # A move inside the set (e.g. "Paid" -> won) is not a new entry.
+            ~_in_stages(m.from_pipeline_id, m.from_stage_id, pairs),
+        )
+        made = created_in(ctx, start, end)
+        if window:
+            made = made.filter(made.created_at >= start, made.created_at < end)
+        made = made.filter(_in_stages(made.p, made.s, pairs))
+        return ibis.union(
+            moved.select("deal_id", "at"), made.select(deal_id=made.deal_id, at=made.created_at)
+        )
+
+    e = kept_or_inline(ctx, ("stage entries", pairs), lambda: build(False), lambda: build(True))
+    return e.filter(e.at >= start, e.at < end)
+
+
 def _at_now(ctx: Context, deals: ir.Table, kinds: tuple[str, ...]) -> ir.Table:
     """``deals`` created before now, with their (pipeline, stage) and its kind at now, kept when
     the kind is one of ``kinds``."""

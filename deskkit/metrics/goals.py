@@ -15,7 +15,7 @@ import pandas as pd
 
 from deskkit.filters import Period, Scope
 from deskkit.metrics._base import Context, count_if, label_ids, to_sql, user_names
-from deskkit.metrics._now import created_in
+from deskkit.metrics._now import entries
 
 if TYPE_CHECKING:
     import datetime as _dt
@@ -99,24 +99,9 @@ def _won_entries(ctx: Context, start: _dt.datetime, end: _dt.datetime) -> ir.Tab
     """``(deal_id, at)`` for each time a deal was won in [start, end): a move into a won stage
     from a stage that is not won, or its creation in a won stage (as pipeline flow and the
     payment counters count it)."""
-    m = ctx.table("deal_moves")
-    won = ctx.store.stages.loc[ctx.store.stages["kind"] == "won"]
-
-    def is_won(p: ir.IntegerValue, s: ir.IntegerValue) -> ir.BooleanValue:
-        cond = ibis.literal(False)
-        for pid, sids in won.groupby("pipeline_id")["stage_id"]:
-            cond = cond | ((p == int(pid)) & s.isin([int(x) for x in sids]))
-        return cond
-
-    moved = m.filter(
-        m.at >= start,
-        m.at < end,
-        is_won(m.to_pipeline_id, m.to_stage_id),
-        ~is_won(m.from_pipeline_id, m.from_stage_id),
-    ).select("deal_id", "at")
-    made = created_in(ctx, start, end)
-    made = made.filter(made.created_at >= start, made.created_at < end, is_won(made.p, made.s))
-    return moved.union(made.select(deal_id=made.deal_id, at=made.created_at))
+    st = ctx.store.stages
+    won = st.loc[st["kind"] == "won", ["pipeline_id", "stage_id"]]
+    return entries(ctx, won.itertuples(index=False, name=None), start, end)
 
 
 def _viewer_deals(ctx: Context) -> ir.Table:
@@ -164,10 +149,11 @@ class Goals:
 
     def sql(self) -> dict[str, str]:
         """The SQL behind the numbers (query name -> SQL)."""
-        queries: dict[str, ir.Expr] = {"goals": _valid_goals(self._ctx)}
-        if len(self._valid):
-            queries["achieved"] = _achieved_query(self._ctx, self._valid)
-        return to_sql(queries)
+        with self._ctx.store.inline():  # from the store's own tables, not the kept entries
+            queries: dict[str, ir.Expr] = {"goals": _valid_goals(self._ctx)}
+            if len(self._valid):
+                queries["achieved"] = _achieved_query(self._ctx, self._valid)
+            return to_sql(queries)
 
     def records(
         self, goal_id: int, *, previous: bool = False, limit: int | None = None

@@ -10,7 +10,7 @@ import ibis
 import pandas as pd
 
 from deskkit.metrics._base import Context, label_ids, to_sql
-from deskkit.metrics._now import _in_stages, _state_now, created_in
+from deskkit.metrics._now import _in_stages, _state_now, entries
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -109,7 +109,6 @@ def _members(
     """(counter, deal_id): the deals each counter (by its index; ``only`` those of that mode)
     counts, once each. Deleted or out-of-scope deals are still listed: joining the visible
     deals drops them."""
-    m = ctx.table("deal_moves")
     parts = []
     for i, (mode, pairs) in enumerate(sets.values()):
         if only is not None and mode != only:
@@ -120,16 +119,8 @@ def _members(
             d = d.filter(_in_stages(d.pipeline_id, d.stage_id, pairs))
             parts.append(d.select(counter=counter, deal_id=d.deal_id))
             continue
-        entered = m.filter(
-            ctx.during(m.at),
-            _in_stages(m.to_pipeline_id, m.to_stage_id, pairs),
-            # A move inside the set (e.g. "Paid" -> won) is not a new entry.
-            ~_in_stages(m.from_pipeline_id, m.from_stage_id, pairs),
-        )
+        entered = entries(ctx, pairs, ctx.t0, ctx.t1)
         parts.append(entered.select(counter=counter, deal_id=entered.deal_id))
-        made = created_in(ctx, ctx.t0, ctx.t1)
-        made = made.filter(ctx.during(made.created_at), _in_stages(made.p, made.s, pairs))
-        parts.append(made.select(counter=counter, deal_id=made.deal_id))
     return ibis.union(*parts, distinct=True)
 
 

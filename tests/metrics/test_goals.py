@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import pytest
 import vl_convert as vlc
-from accounts import AccountBuilder, ts
+from accounts import AccountBuilder, kept_and_inline, ts
 
 from deskkit.charts.goals import goals_chart
 from deskkit.filters import Period, Scope, Viewer
@@ -111,7 +112,9 @@ def test_viewer_counts_only_visible_deals(store):
     assert set(r.records(1)["deal_id"]) == {1}
     boris = run(store, viewer=2)  # "group": North
     assert goal(boris, 1)["achieved"] == 400.0 and goal(boris, 5)["complete"]
-    assert '"responsible_user_id" IN (1)' in r.sql()["achieved"]
+    sql = r.sql()["achieved"]
+    assert '"responsible_user_id" IN (1)' in sql
+    assert "deal_moves" in sql and "deskkit_kept" not in sql  # from the store's own tables
 
 
 def test_records_are_the_won_deals(store):
@@ -163,6 +166,15 @@ def test_definition_and_chart(store):
 
 def test_demo_account(desk):
     r = goals(Context(desk.store, desk.period("month")))
+    user = int(desk.store.users.user_id.iloc[1])
+    contexts = [
+        Context(desk.store, desk.period("month")),
+        Context(desk.store, desk.period("month"), Scope(user=user)),
+        Context(desk.store, desk.period("month"), viewer=Viewer(user)),
+    ]
+    kept, inline = kept_and_inline(desk.store, lambda: [goals(c).goals for c in contexts])
+    for a, b in zip(kept, inline, strict=True):
+        pd.testing.assert_frame_equal(a, b)
     assert len(r.goals) > 0
     account = r.goals.loc[r.goals["scope_kind"] == "all"].iloc[0]
     assert account["achieved"] > 0 and account["previous"] > 0
@@ -188,11 +200,16 @@ def test_a_deal_created_in_won_is_won_when_created():
     b.deal(26, "2026-04-03", 142, price=2000, deleted=True)
     b.deal(27, "2026-04-15 12:00", 142, price=3000)  # created at now: after the window
     b.deal(28, "2026-02-01", 142, price=400, moves=[("2026-04-04", 12), ("2026-04-05 06:00", 142)])
-    r = run(b.open())
-    budget, count = goal(r, 1), goal(r, 2)
-    # April: 21 (30), 22 (5), 24 (11) created won; 28 moved back into won (400).
-    assert (budget["achieved"], count["achieved"]) == (446.0, 4)
-    assert (budget["previous"], count["previous"]) == (7.0, 1)  # March: 23
-    rows = r.records(2)
-    assert rows["deal_id"].tolist() == [21, 28, 22, 24]  # by when each was first won
-    assert rows["won_at"].tolist()[0] == ts("2026-04-05")  # its creation
+    store = b.open()
+
+    def numbers():
+        r = run(store)
+        return goal(r, 1), goal(r, 2), r.records(2)
+
+    # From the kept entries into won stages, and from the moves and deals of the windows.
+    for budget, count, rows in kept_and_inline(store, numbers):
+        # April: 21 (30), 22 (5), 24 (11) created won; 28 moved back into won (400).
+        assert (budget["achieved"], count["achieved"]) == (446.0, 4)
+        assert (budget["previous"], count["previous"]) == (7.0, 1)  # March: 23
+        assert rows["deal_id"].tolist() == [21, 28, 22, 24]  # by when each was first won
+        assert rows["won_at"].tolist()[0] == ts("2026-04-05")  # its creation
