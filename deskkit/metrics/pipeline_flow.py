@@ -209,14 +209,18 @@ def _line_moves_from(ctx: Context, line: PipelineLine, floor: _dt.datetime | Non
 
 
 def _line_deals(ctx: Context, line: PipelineLine) -> ir.Table:
-    """Every deal (deleted too) with its columns, current position ``cur`` and ``last_at``,
-    its last move touching this pipeline (at or after the period's start where nothing is
-    kept; NULL if none), kept once per pipeline like :func:`_line_moves`."""
+    """Every deal (deleted too) in this pipeline now, with its columns, current position
+    ``cur`` and ``last_at``, its last move touching this pipeline (at or after the period's
+    start where nothing is kept; NULL if none), kept once per pipeline like
+    :func:`_line_moves`. (A deal outside it now that did not move since the period's start
+    was outside all period: it counts nowhere. In an account of three pipelines that is most
+    deals.)"""
 
     def build(floor: _dt.datetime | None) -> ir.Table:
         m = _touching(ctx, line, floor)
         last = m.group_by("deal_id").aggregate(last_at=m.at.max())
         d = _deal_columns(ctx, line)
+        d = d.filter(d.cur != OUTSIDE)
         j = d.left_join(last, d.deal_id == last.deal_id)
         return j.select(*d.columns, last_at=j.last_at)
 
