@@ -8,7 +8,7 @@ Both aggregate in the engine; only the counts (a few rows) and the capped feed c
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -92,16 +92,12 @@ def _sources(ctx: Context, spans: list[Span] | None = None) -> list[Source]:
     msgs = msgs.filter(msgs.direction == "out")
     # Tasks count at their completion: a completion time in a span is not NULL.
     tasks, notes = rows("tasks", "completed_at"), rows("notes", "created_at")
-    # Moves count on deals there are (and not deleted: see _done). DuckDB builds this check on
-    # the spans' moves, not on the million deals as a join with the live deals would.
-    there = ctx.table("deals").select("deal_id")
+    # Moves count on deals there are (and not deleted: see _done).
     moves = ctx.table("deal_moves")
-    if spans is None:
-        moves = moves.semi_join(there, "deal_id")
-    else:
-        # The check on each span's moves, before they are put together: DuckDB builds it on
-        # those few moves (not on the million deals) only while it sees a plain range of them.
-        moves = span_rows(moves, "at", spans, each=lambda m: m.semi_join(there, "deal_id"))
+    check = _on_deals_there(ctx)
+    # The check on each span's moves, before they are put together: DuckDB then builds it on
+    # those few moves (not on the million deals) while it sees a plain range of them.
+    moves = check(moves) if spans is None else span_rows(moves, "at", spans, each=check)
     made = rows("deals", "created_at")
     made = made.filter(~made.is_deleted.fill_null(False))
     stage = moves.to_pipeline_id.cast("string") + ":" + moves.to_stage_id.cast("string")
@@ -131,6 +127,23 @@ def _sources(ctx: Context, spans: list[Span] | None = None) -> list[Source]:
             ibis.null("int64"),
         ),
     ]
+
+
+def _on_deals_there(ctx: Context) -> Callable[[ir.Table], ir.Table]:
+    """Keeps the moves (rows with ``deal_id``) of deals the store holds. Where it keeps derived
+    tables, the ids of moves' deals it does not hold are found once (none in most accounts)
+    and a request's moves are checked against them: matching a span's few thousand moves
+    with the deals probed all million of them (12 of activity's 25 ms at 1M deals)."""
+    m, there = ctx.table("deal_moves"), ctx.table("deals").select("deal_id")
+
+    def gone() -> ir.Table:
+        ids = m.filter(m.deal_id.notnull()).select("deal_id").distinct()
+        return ids.anti_join(there, "deal_id")
+
+    missing = ctx.store.derived(("moves' deals not held",), gone)
+    if missing is None:
+        return lambda t: t.semi_join(there, "deal_id")
+    return lambda t: t.filter(t.deal_id.notnull()).anti_join(missing, "deal_id")
 
 
 def _done(ctx: Context, parts: list[ir.Table], scoped: bool = True) -> ir.Table:

@@ -382,3 +382,39 @@ def test_activity_and_events_on_the_demo(desk):
     assert list(mine.table["user_id"]) == [own]
     for chart in (activity_chart(a), events_chart(e)):
         assert vl_convert.vegalite_to_svg(chart.to_dict()).startswith("<svg")
+
+
+def test_moves_of_deals_the_store_does_not_hold_do_not_count():
+    """A move of a deal missing from the store (removed in the CRM) counts nowhere: in a
+    whole day (kept per-day counts) or in the part of a day before now (its raw rows), with
+    the store's kept tables or without."""
+    from accounts import kept_and_inline
+
+    b = AccountBuilder()
+    b.deal(1, "2026-03-02", 11, owner=1, moves=[("2026-03-10 10:00", 12), ("2026-03-20 09:00", 13)])
+    for at in ("2026-03-10 11:00", "2026-03-20 10:00"):
+        b.add(
+            "deal_moves",
+            deal_id=99,
+            at=ts(at),
+            from_pipeline_id=1,
+            from_stage_id=11,
+            to_pipeline_id=1,
+            to_stage_id=12,
+            by_user_id=1,
+        )
+    store = b.open()
+    now = dt.datetime(2026, 3, 20, 15, tzinfo=dt.UTC)
+    ctx = Context(store, Period.preset("month", now=now))
+
+    def moves():
+        r = activity(ctx)
+        return r.table.set_index("user").loc["Anna", "stage_changes"], r.records(
+            type="stage_changes"
+        )
+
+    for count, rows in kept_and_inline(store, moves):
+        assert count == 2  # deal 1's two moves; deal 99's are not
+        assert set(rows["entity_id"]) == {1}
+    derived = {k[1][0] for k in store._memo if k[0] == "derived"}
+    assert "moves' deals not held" in derived
