@@ -350,7 +350,9 @@ def test_kept_exchanges_on_the_demo_match_the_inline_query(desk):
             assert (kept.replies, kept.unanswered) == (inline.replies, inline.unanswered)
             assert kept.median_s == pytest.approx(inline.median_s, nan_ok=True)
             assert kept.by_user.equals(inline.by_user)
-    assert any(k[0] == "derived" for k in desk.store._memo)
+    # The exchanges, and the replies and the runs waiting from them, kept.
+    derived = {k[1][0] for k in desk.store._memo if k[0] == "derived"}
+    assert {"exchanges", "replies", "runs waiting"} <= derived
 
 
 def test_unanswered_runs_on_a_deal_without_an_owner_count_in_the_total_only():
@@ -372,3 +374,19 @@ def test_unanswered_runs_on_a_deal_without_an_owner_count_in_the_total_only():
     # Anna (own deals only) sees her run; a scope of users never includes no one's deals.
     assert response_time(ctx_of(store, viewer=1)).unanswered == 1
     assert response_time(ctx_of(store, Scope(user=2))).unanswered == 0
+
+
+def test_unanswered_runs_count_only_on_deals_the_store_holds():
+    """A run waiting on a deal missing from the store (removed in the CRM) or on a contact is
+    not unanswered deal work: kept (the runs waiting, kept apart) or inline (joined with the
+    deals), only the live deal's run counts."""
+    b = AccountBuilder()
+    b.deal(1, "2026-01-15", 11, owner=1)
+    add_message(b, "a1", 70, 1, "in", "telegram", ts("2026-03-03 10:00"), None)
+    add_message(b, "m1", 71, 99, "in", "telegram", ts("2026-03-04 10:00"), None)
+    add_message(b, "c1", 72, 5, "in", "email", ts("2026-03-05 10:00"), None, kind="contact")
+    store = b.open()
+    kept, inline = kept_and_inline(store, lambda: response_time(ctx_of(store)))
+    for r in (kept, inline):
+        assert r.unanswered == 1
+        assert r.by_user.set_index("user_id")["unanswered"].to_dict() == {1: 1}
