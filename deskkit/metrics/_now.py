@@ -221,11 +221,13 @@ def created_in(ctx: Context, start: _dt.datetime, end: _dt.datetime) -> ir.Table
 def entries(
     ctx: Context, pairs: Iterable[tuple[int, int]], start: _dt.datetime, end: _dt.datetime
 ) -> ir.Table:
-    """``deal_id, at``: each entry of a deal into one of the stages ``pairs`` (pipeline, stage)
-    in [start, end): a move into one of them from a stage not among them, or the deal's
-    creation in one. Kept once per store and set of stages where the engine keeps derived
-    tables (the won stages: a twelfth of the moves), so a period reads its few rows, not a
-    range of all moves; elsewhere read from the moves and deals of [start, end)."""
+    """``deal_id, at, price, responsible_user_id, is_deleted``: each entry of a deal the store
+    holds into one of the stages ``pairs`` (pipeline, stage) in [start, end), a move into one
+    of them from a stage not among them or the deal's creation in one, with the deal's columns
+    :meth:`Context.deal_rows` filters on. Kept once per store and set of stages where the
+    engine keeps derived tables (the won stages: a twelfth of the moves), so a period reads
+    its few rows, not a range of all moves, and meets the deals no more; elsewhere read from
+    the moves and deals of [start, end)."""
     pairs = tuple(sorted({(int(p), int(s)) for p, s in pairs}))
 
     def build(window: bool) -> ir.Table:
@@ -241,9 +243,11 @@ def entries(
         if window:
             made = made.filter(made.created_at >= start, made.created_at < end)
         made = made.filter(_in_stages(made.p, made.s, pairs))
-        return ibis.union(
+        e = ibis.union(
             moved.select("deal_id", "at"), made.select(deal_id=made.deal_id, at=made.created_at)
         )
+        d = ctx.table("deals").select("deal_id", "price", "responsible_user_id", "is_deleted")
+        return e.join(d, "deal_id")
 
     e = kept_or_inline(ctx, ("stage entries", pairs), lambda: build(False), lambda: build(True))
     return e.filter(e.at >= start, e.at < end)

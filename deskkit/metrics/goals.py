@@ -104,9 +104,14 @@ def _won_entries(ctx: Context, start: _dt.datetime, end: _dt.datetime) -> ir.Tab
     return entries(ctx, won.itertuples(index=False, name=None), start, end)
 
 
+def _viewer(ctx: Context) -> Context:
+    """The request without its scope: goals choose their users, the viewer's rights apply."""
+    return replace(ctx, scope=Scope())
+
+
 def _viewer_deals(ctx: Context) -> ir.Table:
     """Non-deleted deals the viewer may see, whatever the request's scope (goals choose theirs)."""
-    return replace(ctx, scope=Scope()).deals()
+    return _viewer(ctx).deals()
 
 
 def _achieved_query(ctx: Context, valid: pd.DataFrame) -> ir.Table:
@@ -119,9 +124,9 @@ def _achieved_query(ctx: Context, valid: pd.DataFrame) -> ir.Table:
         for c, b in bounds.items()
         for w, (lo, hi) in b.items()
     }
-    per_deal = mv.group_by("deal_id").aggregate(**flags)
-    d = _viewer_deals(ctx).select("deal_id", "price", "responsible_user_id")
-    j = per_deal.join(d, "deal_id")
+    # The entries carry their deal's columns: the viewer's rights filter them, no join.
+    mv = _viewer(ctx).deal_rows(mv)
+    j = mv.group_by("deal_id", "price", "responsible_user_id").aggregate(**flags)
     price = j.price.fill_null(0)
     aggs: dict[str, ir.Scalar] = {}
     for g in valid.itertuples():

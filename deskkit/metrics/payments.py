@@ -168,8 +168,19 @@ def _query(
 ) -> ir.Table:
     """``counter, deals, budget`` per counter (``only`` those of that mode) with any deal (a
     counter without is absent)."""
-    members = _members(ctx, sets, only)
-    j = members.join(ctx.deals().select("deal_id", "price"), "deal_id")
+    if only == "entered":
+        # The entries carry their deal's columns: the request's filters apply, no join.
+        parts = []
+        for i, (mode, pairs) in enumerate(sets.values()):
+            if mode == "entered":
+                e = ctx.deal_rows(entries(ctx, pairs, ctx.t0, ctx.t1))
+                parts.append(
+                    e.select(counter=ibis.literal(i, "int64"), deal_id=e.deal_id, price=e.price)
+                )
+        j = ibis.union(*parts, distinct=True)
+    else:
+        members = _members(ctx, sets, only)
+        j = members.join(ctx.deals().select("deal_id", "price"), "deal_id")
     return j.group_by("counter").aggregate(deals=j.count(), budget=j.price.fill_null(0).sum())
 
 
