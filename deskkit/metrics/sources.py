@@ -42,8 +42,9 @@ def _won_condition(
     return cond
 
 
-def _created(ctx: Context) -> ir.Table:
-    """Deals created during the period, with their source name and whether they are won now.
+def _created(ctx: Context, named: bool = True) -> ir.Table:
+    """Deals created during the period, with their source name (unless not ``named``) and
+    whether they are won now.
 
     A deal's stage "now" is the ``from`` of its first move after now (when the store holds
     later history than the moment looked at), else its current stage.
@@ -60,10 +61,8 @@ def _created(ctx: Context) -> ir.Table:
         j = j.mutate(p_now=j.p_now.coalesce(j.pipeline_id), s_now=j.s_now.coalesce(j.stage_id))
     else:  # no move since now: each deal is in its stage now
         j = d.mutate(p_now=d.pipeline_id, s_now=d.stage_id)
-    src = ctx.table("lead_sources")
-    j = j.left_join(src, j.source_id == src.id)
     won = _won_condition(ctx, j.p_now, j.s_now)
-    return j.select(
+    c = j.select(
         "deal_id",
         "name",
         "price",
@@ -72,20 +71,31 @@ def _created(ctx: Context) -> ir.Table:
         "responsible_user_id",
         "created_at",
         "source_id",
-        source=j.name_right,
         won_now=won,
     )
+    return c if not named else _with_source_name(ctx, c)
+
+
+def _with_source_name(ctx: Context, t: ir.Table) -> ir.Table:
+    """``t`` (with ``source_id``) with the source's name, ``source`` (NULL if unknown), after
+    ``source_id``."""
+    src = ctx.table("lead_sources").select(_id="id", source="name")
+    j = t.left_join(src, t.source_id == src._id)
+    cols = list(t.columns)
+    at = cols.index("source_id") + 1
+    return j.select(*cols[:at], "source", *cols[at:])
 
 
 def _queries(ctx: Context) -> dict[str, ir.Table]:
-    c = _created(ctx)
-    by_source = c.group_by(["source_id", "source"]).aggregate(
+    # Counted per source id, then named: the names meet the handful of rows, not every deal.
+    c = _created(ctx, named=False)
+    by_source = c.group_by("source_id").aggregate(
         deals=c.count(),
         budget=c.price.fill_null(0).sum(),
         won=count_if(c.won_now),
         won_budget=c.price.fill_null(0).sum(where=c.won_now),
     )
-    return {"sources": by_source}
+    return {"sources": _with_source_name(ctx, by_source)}
 
 
 @dataclass(frozen=True)
