@@ -241,7 +241,8 @@ def _missed(ctx: Context, detail: bool = False) -> ir.Table:
             done_now=occ.done_at.notnull() & (occ.done_at <= now),
             overdue_now=occ.task_id.isin(over.task_id),
         )
-        cols = ["done_now", "overdue_now"]
+        # Whether the task missed several deadlines, where kept (see _missed_by).
+        cols = ["done_now", "overdue_now", *(["multi"] if "multi" in occ.columns else [])]
     return occ.select("task_id", "responsible_user_id", "missed_deadline", *cols)
 
 
@@ -309,15 +310,25 @@ def _missed_by(ctx: Context, *, every: bool) -> ir.Table:
     # (Made distinct once, in the kept table, not at every request: a year's 440k deadlines
     # at 1M deals took 38 ms to make distinct again.)
     keys = ["task_id", "responsible_user_id", "missed_deadline", "done_at"]
-    return rows.group_by(keys).aggregate(known_at=rows.known_at.min())
+    rows = rows.group_by(keys).aggregate(known_at=rows.known_at.min())
+    if every:
+        # Whether the task missed more than one deadline: a period counts the others' tasks
+        # by their rows, and makes only these distinct (a tenth of the rows; counting every
+        # row's task distinct was half of this widget's engine time at 1M deals).
+        rows = rows.mutate(multi=rows.count().over(group_by=rows.task_id) > 1)
+    return rows
 
 
 def _queries(ctx: Context) -> dict[str, ir.Table]:
     """Per-user aggregates: missed deadlines by the task's fate, and tasks overdue now."""
     m = _missed(ctx)
+    if "multi" in m.columns:
+        tasks = m.task_id.nunique(where=m.multi) + count_if(~m.multi)
+    else:
+        tasks = m.task_id.nunique()
     missed = m.group_by("responsible_user_id").aggregate(
         occurrences=m.count(),
-        tasks=m.task_id.nunique(),
+        tasks=tasks,
         completed_since=count_if(m.done_now),
         still_overdue=count_if(m.overdue_now),
     )

@@ -409,3 +409,19 @@ def test_engine_matches_reference(history, first, length, now_h, scope):
         assert r.occurrences == sum(v[0] for v in want.values())
     # Records are read when asked, here outside Store.inline(): the same query for both.
     assert len(results[0].records()) == results[0].occurrences
+
+
+def test_kept_and_inline_records_and_counts_are_the_same(store):
+    """The kept missed deadlines carry whether a task missed several (only those tasks are
+    made distinct): the same task counts and the same record columns as the inline query."""
+    import pandas as pd
+
+    def run():
+        r = overdue_tasks(ctx_of(store))
+        return r.by_user, r.records()
+
+    (kept_users, kept_rows), (inline_users, inline_rows) = kept_and_inline(store, run)
+    pd.testing.assert_frame_equal(kept_users, inline_users)
+    pd.testing.assert_frame_equal(kept_rows, inline_rows)
+    # Some task missed more than one deadline in March: the distinct count matters.
+    assert (kept_users["occurrences"] > kept_users["tasks"]).any()
