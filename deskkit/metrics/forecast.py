@@ -251,29 +251,14 @@ def _forecast_queries(ctx: Context) -> dict[str, ir.Table]:
     return {"open": _open_budget(ctx), "rates": _rates(ctx)}
 
 
-def forecast(ctx: Context, min_sample: int = MIN_SAMPLE) -> Forecast:
-    """Open budget now, and the budget weighted by each stage's learned win probability."""
-    if min_sample < 1:
-        raise ValueError(f"forecast needs min_sample >= 1, got {min_sample}")
-    open_ = _open_budget(ctx).to_pandas()
-    # The win rates depend on the account's history at now and on the viewer's rights, not on
-    # the scope: a switch to another manager or department reuses them (and does not even
-    # build their query, a third of this metric's Python).
-    history = replace(ctx, scope=Scope())
-    rates = ctx.store.memo(
-        ("forecast.rates", history.owners, ctx.now), lambda: _rates(ctx).to_pandas()
-    )
-    # Engine rows come in any order; fixing it makes the float sums per user reproducible.
-    open_ = open_.sort_values(["pipeline_id", "stage_id", "responsible_user_id"], ignore_index=True)
+def _stage_rates(ctx: Context, rates: pd.DataFrame, min_sample: int) -> pd.DataFrame:
+    """Every open or unsorted stage in the desktop's order, with its pipeline's name and
+    archived flag and the win probability :data:`DEFINITION` gives it from ``rates``
+    (``sample, won, basis, basis_sample, probability``)."""
     pipes = ctx.store.pipelines.rename(columns={"name": "pipeline", "sort": "psort"})
     st = ctx.store.stages.loc[ctx.store.stages.kind.isin(OPEN_KINDS)]
     st = st.rename(columns={"name": "stage"}).merge(pipes, on="pipeline_id")
-    per = open_.groupby(["pipeline_id", "stage_id"], as_index=False)[["deals", "budget"]].sum()
-    st = st.merge(per, on=["pipeline_id", "stage_id"], how="left")
-    st["deals"] = st.deals.fillna(0).astype("int64")
-    st["budget"] = st.budget.fillna(0.0).astype("float64")
-    # Archived pipelines only matter while open deals still sit in them.
-    st = st.loc[~st.is_archived.fillna(False).astype(bool) | (st.deals > 0)]
+    st["is_archived"] = st.is_archived.fillna(False).astype(bool)
     by_stage = rates.loc[rates.stage_id.notna()].astype({"stage_id": "int64"})
     st = st.merge(by_stage, on=["pipeline_id", "stage_id"], how="left")
     st[["sample", "won"]] = st[["sample", "won"]].fillna(0).astype("int64")
@@ -285,11 +270,37 @@ def forecast(ctx: Context, min_sample: int = MIN_SAMPLE) -> Forecast:
     st["basis_sample"] = st["sample"].where(own, pipe_n).astype("int64")
     won = st["won"].where(own, pipe_won)
     st["probability"] = (won / st.basis_sample.where(st.basis_sample > 0)).astype("float64")
-    st["weighted_budget"] = (st.budget * st.probability).fillna(0.0)
-    st = st.sort_values(["psort", "pipeline_id", "sort", "stage_id"], ignore_index=True)
-    stages = st[_STAGE_COLS]
+    return st.sort_values(["psort", "pipeline_id", "sort", "stage_id"], ignore_index=True)
 
-    prob = stages.set_index(["pipeline_id", "stage_id"])["probability"]
+
+def forecast(ctx: Context, min_sample: int = MIN_SAMPLE) -> Forecast:
+    """Open budget now, and the budget weighted by each stage's learned win probability."""
+    if min_sample < 1:
+        raise ValueError(f"forecast needs min_sample >= 1, got {min_sample}")
+    open_ = _open_budget(ctx).to_pandas()
+    # The win rates depend on the account's history at now and on the viewer's rights, not on
+    # the scope: a switch to another manager or department reuses them (and does not even
+    # build their query, a third of this metric's Python).
+    history = replace(ctx, scope=Scope())
+    key = ("forecast.rates", history.owners, ctx.now)
+    rates = ctx.store.memo(key, lambda: _rates(ctx).to_pandas())
+    # Engine rows come in any order; fixing it makes the float sums per user reproducible.
+    open_ = open_.sort_values(["pipeline_id", "stage_id", "responsible_user_id"], ignore_index=True)
+    # The stages with their probabilities are the same for every scope: made once per rates.
+    st = ctx.store.memo((*key, "stages", min_sample), lambda: _stage_rates(ctx, rates, min_sample))
+    per = open_.groupby(["pipeline_id", "stage_id"])[["deals", "budget"]].sum()
+    here = pd.MultiIndex.from_arrays([st.pipeline_id, st.stage_id])
+    per = per.reindex(here)
+    st = st.assign(
+        deals=per["deals"].fillna(0).astype("int64").to_numpy(),
+        budget=per["budget"].fillna(0.0).astype("float64").to_numpy(),
+    )
+    st["weighted_budget"] = (st.budget * st.probability).fillna(0.0)
+    # Archived pipelines only matter while open deals still sit in them.
+    st = st.loc[~st.is_archived | (st.deals > 0)]
+    stages = st[_STAGE_COLS].reset_index(drop=True)
+
+    prob = pd.Series(st.probability.to_numpy(), index=here[st.index])
     keys = pd.MultiIndex.from_arrays([open_.pipeline_id, open_.stage_id])
     open_["weighted_budget"] = (open_.budget * prob.reindex(keys).to_numpy()).fillna(0.0)
     users = open_.groupby("responsible_user_id", as_index=False)[

@@ -425,6 +425,26 @@ def test_forecast_without_history_and_empty():
         forecast(ctx_of(AccountBuilder().open()), min_sample=0)
 
 
+def test_forecast_shows_an_archived_pipeline_only_where_deals_still_sit():
+    def archived(open_in_repeat: bool):
+        b = AccountBuilder()
+        b.deal(1, "2026-03-01", 11, price=100)
+        b.deal(2, "2026-03-01", 22 if open_in_repeat else 142, pipeline=2, price=30)
+        pipes = b.frames()["pipelines"].assign(is_archived=[False, True])
+        b.rows["pipelines"] = pipes.to_dict("records")
+        return forecast(ctx_of(b.open()))
+
+    still = archived(True)
+    shown = {(r.pipeline_id, r.stage_id) for r in still.stages.itertuples()}
+    assert (2, 22) in shown and (2, 21) not in shown  # the archived pipeline's busy stage
+    assert {(1, 10), (1, 11), (1, 12), (1, 13)} <= shown
+    assert (still.deals, still.budget) == (2, 130.0)
+    assert list(still.stages.index) == list(range(len(still.stages)))
+    gone = archived(False)
+    assert set(gone.stages.pipeline_id) == {1}
+    assert (gone.deals, gone.budget) == (1, 100.0)
+
+
 def test_forecast_rates_with_more_stages_than_one_engine_integer():
     """Visited stages are bits of 62-stage integers: 70 open stages need two, and every
     stage's sample (closed deals that visited it, once each) must not depend on which."""
