@@ -121,7 +121,8 @@ def _members(
             continue
         entered = entries(ctx, pairs, ctx.t0, ctx.t1)
         parts.append(entered.select(counter=counter, deal_id=entered.deal_id))
-    return ibis.union(*parts, distinct=True)
+    # Each deal once per counter (a union of one table would not make it distinct).
+    return ibis.union(*parts).distinct()
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,8 @@ def _query(
                 parts.append(
                     e.select(counter=ibis.literal(i, "int64"), deal_id=e.deal_id, price=e.price)
                 )
-        j = ibis.union(*parts, distinct=True)
+        # Each deal once per counter (a deal can enter the set twice in a period).
+        j = ibis.union(*parts).distinct()
     else:
         members = _members(ctx, sets, only)
         j = members.join(ctx.deals().select("deal_id", "price"), "deal_id")

@@ -80,6 +80,23 @@ def test_created_in_the_set_counts_by_the_stage_it_was_created_in():
         assert sorted(r.records("Paid")["deal_id"]) == [1, 4]
 
 
+def test_a_deal_entering_twice_counts_once():
+    """A deal that enters a counter's stages twice in the period (paid, sent back, paid again;
+    created in them, left and came back) counts once, with one counter or several, kept or
+    inline."""
+    b = AccountBuilder()
+    twice = [("2026-03-05", 22, 2), ("2026-03-06", 21, 2), ("2026-03-07", 22, 2)]
+    b.deal(1, "2026-03-01", 11, price=10, moves=twice)
+    back = [("2026-03-03", 21), ("2026-03-04", 22)]
+    b.deal(2, "2026-03-02", 22, pipeline=2, price=20, moves=back)
+    store = b.open()
+    paid_only = (PaymentCounter("Paid", ((2, 22),), "entered"),)
+    for counters in (COUNTERS, paid_only):
+        for r in kept_and_inline(store, lambda c=counters: run(store, counters=c)):
+            assert r.value("Paid") == (2, 30.0)
+            assert sorted(r.records("Paid")["deal_id"]) == [1, 2]
+
+
 def test_later_period_and_state_now(store):
     april = run(store, period=(dt.date(2026, 4, 1), dt.date(2026, 4, 30)))
     # April until now: 7 entered Y on Apr 1 00:00, 2 won on Apr 10.
