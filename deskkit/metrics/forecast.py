@@ -81,7 +81,8 @@ class Forecast:
         object.__setattr__(self, "definition", FORECAST_DEFINITION.format(k=self.min_sample))
 
     def sql(self) -> dict[str, str]:
-        return to_sql(_forecast_queries(self._ctx))
+        with self._ctx.store.inline():
+            return to_sql(_forecast_queries(self._ctx))
 
     def records(
         self,

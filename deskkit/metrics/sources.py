@@ -125,7 +125,8 @@ class LeadSources:
 
     def sql(self) -> dict[str, str]:
         """The SQL the engine ran for these numbers (query name -> SQL)."""
-        return to_sql(_queries(self._ctx))
+        with self._ctx.store.inline():
+            return to_sql(_queries(self._ctx))
 
     def records(
         self, source: int | str | None = None, *, won: bool | None = None, limit: int | None = None

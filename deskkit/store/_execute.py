@@ -89,7 +89,8 @@ def _execute_table(
     if schema.names != tuple(table.column_names):
         raise ValueError("schema names don't match input data columns")
     # Each column converted as Ibis's convert_table converts it, put into one frame from its
-    # arrays (a frame of Series aligns their indexes, a third of the conversion's time).
+    # arrays (a frame of Series aligns their indexes, a third of the conversion's time). The
+    # frame copies them: Arrow's buffers are read-only, and a result is the caller's to edit.
     columns = {
         name: DuckDBPandasData.convert_column(
             pd.Series(col.to_pylist(), name=name)
@@ -99,4 +100,4 @@ def _execute_table(
         ).array
         for (name, dtype), col in zip(schema.items(), table.columns, strict=True)
     }
-    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows), copy=False)
+    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))

@@ -165,7 +165,11 @@ class Store:
         """``compute()``, remembered under ``key`` for this store (a store is a read-only
         snapshot, so a result that depends only on the data and ``key`` never goes stale).
         For small derived results many requests share, such as the forecast's win rates.
-        Threads asking for one key at once share one computation."""
+        Threads asking for one key at once share one computation. Within :meth:`inline`,
+        values are remembered apart: one computed from kept tables is not taken for one
+        computed from the store's own (their equality is what the tests check)."""
+        if getattr(self._local, "inline", False):
+            key = ("inline", key)
         with self._memo_lock:
             if key in self._memo:
                 self._memo.move_to_end(key)

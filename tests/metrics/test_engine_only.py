@@ -43,3 +43,22 @@ def test_metric_code_writes_no_sql(path):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             text = node.value.upper()
             assert not ("SELECT " in text and " FROM " in text), f"{path.name}: SQL text"
+
+
+def test_every_widgets_sql_reads_the_stores_own_tables(desk):
+    """A result's ``sql()`` shows how each number is computed from the store's tables, never
+    from a table kept inside the running process (which no one else can query). The test
+    store's "now" falls in its last two days of moves and completions, where most kept tables
+    are read."""
+    from deskkit import widgets
+
+    shown = 0
+    for w in widgets.widgets():
+        result = w.compute(desk, widgets.Filters(period="month"))
+        if not hasattr(result, "sql"):
+            continue
+        for name, sql in result.sql().items():
+            assert "deskkit_kept" not in sql, f"{w.id}: {name}"
+            shown += 1
+    assert shown >= 16
+    assert any(k[0] == "derived" for k in desk.store._memo)  # kept tables were in use

@@ -53,6 +53,13 @@ def test_table_results_equal_ibis_own_for_every_kind_of_column(tmp_path):
         if name == "a join":
             got, want = (f.sort_values("i", ignore_index=True) for f in (got, want))
         pd.testing.assert_frame_equal(got, want, obj=name)
+    # A result is the caller's to edit, like Ibis's own (Arrow's buffers are read-only).
+    edited = backend.execute(t.filter(t.i.notnull()).select("i", "f", "b", "ts"))
+    edited.loc[0, "i"] = 7
+    edited.iloc[0, 1] = 0.5
+    edited.loc[edited.i > 1, "f"] = 2.0
+    edited.loc[0] = [8, 1.0, True, pd.Timestamp("2026-01-02")]
+    assert edited.loc[0, "i"] == 8 and edited.f.tolist()[1:] == [2.0]
     # Scalars and columns keep Ibis's path (and its result types).
     assert backend.execute(t.count()) == 3
     assert backend.execute(t.ts.max()) == pd.Timestamp("2026-11-27 10:00")
