@@ -14,7 +14,7 @@ import pandas as pd
 from deskkit.filters import Period, Scope, Viewer, owner_filter, visible_owners
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Hashable, Sequence
+    from collections.abc import Callable, Hashable, Mapping, Sequence
 
     import ibis.expr.types as ir
 
@@ -188,9 +188,12 @@ def count_if(condition: ir.BooleanValue) -> ir.IntegerScalar:
     return ibis.ifelse(condition, 1, 0).sum()
 
 
-def to_sql(queries: dict[str, ir.Expr]) -> dict[str, str]:
-    """The SQL of named expressions, for a result's ``sql()``."""
-    return {name: str(ibis.to_sql(expr)) for name, expr in queries.items()}
+def to_sql(ctx: Context, build: Callable[[], Mapping[str, ir.Expr]]) -> dict[str, str]:
+    """For a result's ``sql()``: the SQL of the named expressions ``build()`` makes, built
+    from the store's own tables (:meth:`Store.inline`), never from tables kept inside this
+    process, which no one else can query. The SQL shows how every number is computed."""
+    with ctx.store.inline():
+        return {name: str(ibis.to_sql(expr)) for name, expr in build().items()}
 
 
 def user_names(store: Store) -> pd.Series:

@@ -207,8 +207,7 @@ class Activity:
     def sql(self) -> dict[str, str]:
         """The SQL behind these numbers (query name -> SQL), whole: counted from the actions
         themselves, not from the store's kept per-day counts."""
-        with self._ctx.store.inline():
-            return to_sql(_activity_queries(self._ctx))
+        return to_sql(self._ctx, lambda: _activity_queries(self._ctx))
 
     def records(
         self, user: int | None = None, type: str | None = None, *, limit: int | None = 200
@@ -405,13 +404,13 @@ class Events:
         """The SQL behind these numbers (query name -> SQL), whole: the counts from the events
         themselves, not from the store's kept per-day counts."""
         ctx, (types, ents, authors) = self._ctx, self._filters
-        with ctx.store.inline():
-            return to_sql(
-                {
-                    "feed": _newest(ctx, types, ents, authors, self.limit, self._window),
-                    "counts": _type_counts(ctx, ents, authors),
-                }
-            )
+        return to_sql(
+            ctx,
+            lambda: {
+                "feed": _newest(ctx, types, ents, authors, self.limit, self._window),
+                "counts": _type_counts(ctx, ents, authors),
+            },
+        )
 
     def records(self, type: str | None = None, *, limit: int | None = 200) -> pd.DataFrame:
         """The events behind a count (newest first), optionally of one ``type``."""

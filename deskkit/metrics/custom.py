@@ -573,10 +573,14 @@ class CustomResult:
 
     def sql(self) -> dict[str, str]:
         """The SQL the engine runs for the numbers (compiled by Ibis)."""
-        queries: dict[str, Any] = {"value": self._plan.totals()}
-        if self.split is not None:
-            queries["split"] = self._plan.split_query()
-        return to_sql(queries)
+
+        def queries() -> dict[str, Any]:
+            out: dict[str, Any] = {"value": self._plan.totals()}
+            if self.split is not None:
+                out["split"] = self._plan.split_query()
+            return out
+
+        return to_sql(self._plan.ctx, queries)
 
     def table(self) -> pd.DataFrame:
         """The numbers as a small table (the split, or one row)."""

@@ -126,8 +126,7 @@ class RecentFiles:
     def sql(self) -> dict[str, str]:
         """The SQL behind these numbers (query name -> SQL), whole: from the files and the
         records themselves, not from the store's kept copy of the files joined to them."""
-        with self._ctx.store.inline():
-            return to_sql(_queries(self._ctx, self.limit))
+        return to_sql(self._ctx, lambda: _queries(self._ctx, self.limit))
 
     def records(self, entity_type: str | None = None, *, limit: int | None = None) -> pd.DataFrame:
         """Every file behind ``total`` (optionally only those on one kind of record)."""

@@ -81,8 +81,7 @@ class Forecast:
         object.__setattr__(self, "definition", FORECAST_DEFINITION.format(k=self.min_sample))
 
     def sql(self) -> dict[str, str]:
-        with self._ctx.store.inline():
-            return to_sql(_forecast_queries(self._ctx))
+        return to_sql(self._ctx, lambda: _forecast_queries(self._ctx))
 
     def records(
         self,

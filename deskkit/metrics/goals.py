@@ -154,11 +154,14 @@ class Goals:
 
     def sql(self) -> dict[str, str]:
         """The SQL behind the numbers (query name -> SQL)."""
-        with self._ctx.store.inline():  # from the store's own tables, not the kept entries
-            queries: dict[str, ir.Expr] = {"goals": _valid_goals(self._ctx)}
+
+        def queries() -> dict[str, ir.Expr]:
+            out: dict[str, ir.Expr] = {"goals": _valid_goals(self._ctx)}
             if len(self._valid):
-                queries["achieved"] = _achieved_query(self._ctx, self._valid)
-            return to_sql(queries)
+                out["achieved"] = _achieved_query(self._ctx, self._valid)
+            return out
+
+        return to_sql(self._ctx, queries)
 
     def records(
         self, goal_id: int, *, previous: bool = False, limit: int | None = None

@@ -106,8 +106,7 @@ class Messages:
     def sql(self) -> dict[str, str]:
         """The SQL behind these numbers (query name -> SQL), whole: counted from the messages
         themselves, not from the store's kept per-day counts."""
-        with self._ctx.store.inline():
-            return to_sql(_message_queries(self._ctx))
+        return to_sql(self._ctx, lambda: _message_queries(self._ctx))
 
     def records(
         self,
@@ -335,13 +334,12 @@ def _unanswered(ctx: Context, x: ir.Table) -> ir.Table:
         # built this join on the million deals, not on the few runs). The runs on live deals
         # still waiting are kept apart, in run order: a period reads a few blocks of them,
         # not a scan of every exchange.
-        def waiting() -> ir.Table:
-            w = x.filter(x.replied_at.isnull(), x.entity_type == "deal", x.live_deal)
-            return w.select("run_at", "deal_owner").order_by("run_at")
-
-        u = ctx.store.derived(("runs waiting", _as_of(ctx)), waiting)
-        if u is None:
-            u = x.filter(x.replied_at.isnull(), x.entity_type == "deal", x.live_deal)
+        w = x.filter(x.replied_at.isnull(), x.entity_type == "deal", x.live_deal)
+        kept = ctx.store.derived(
+            ("runs waiting", _as_of(ctx)),
+            lambda: w.select("run_at", "deal_owner").order_by("run_at"),
+        )
+        u = w if kept is None else kept
         u = u.filter(ctx.during(u.run_at), ctx.by_owner(u.deal_owner))
         return u.rename(owner="deal_owner")
     u = x.filter(x.replied_at.isnull(), ctx.during(x.run_at), x.entity_type == "deal")
@@ -401,8 +399,7 @@ class ResponseTime:
     def sql(self) -> dict[str, str]:
         """The SQL behind these numbers (query name -> SQL), whole: the exchanges are cut
         from the messages, not read from the store's kept copy (see :func:`_exchanges`)."""
-        with self._ctx.store.inline():
-            return to_sql(_response_queries(self._ctx))
+        return to_sql(self._ctx, lambda: _response_queries(self._ctx))
 
     def records(
         self,

@@ -110,7 +110,7 @@ class Nps:
 
     def sql(self) -> dict[str, str]:
         """The SQL the engine ran for these numbers (query name -> SQL)."""
-        return to_sql(_queries(self._ctx))
+        return to_sql(self._ctx, lambda: _queries(self._ctx))
 
     def records(
         self, group: Group | None = None, *, previous: bool = False, limit: int | None = None

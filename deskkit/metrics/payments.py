@@ -119,10 +119,17 @@ def _members(
             d = d.filter(_in_stages(d.pipeline_id, d.stage_id, pairs))
             parts.append(d.select(counter=counter, deal_id=d.deal_id))
             continue
-        entered = entries(ctx, pairs, ctx.t0, ctx.t1)
-        parts.append(entered.select(counter=counter, deal_id=entered.deal_id))
+        entered = _entered(ctx, i, pairs)
+        parts.append(entered.select("counter", "deal_id"))
     # Each deal once per counter (a union of one table would not make it distinct).
     return ibis.union(*parts).distinct()
+
+
+def _entered(ctx: Context, counter: int, pairs: tuple[Pair, ...]) -> ir.Table:
+    """The period's entries into ``pairs`` (see :func:`entries`, with their deal's columns),
+    numbered ``counter``."""
+    e = entries(ctx, pairs, ctx.t0, ctx.t1)
+    return e.mutate(counter=ibis.literal(counter, "int64"))
 
 
 @dataclass(frozen=True)
@@ -148,8 +155,7 @@ class PaymentCounters:
 
     def sql(self) -> dict[str, str]:
         """The SQL behind the numbers (query name -> SQL)."""
-        with self._ctx.store.inline():
-            return to_sql({"counters": _query(self._ctx, self._sets)})
+        return to_sql(self._ctx, lambda: {"counters": _query(self._ctx, self._sets)})
 
     def records(self, counter: str, *, limit: int | None = None) -> pd.DataFrame:
         """The deals behind counter ``counter`` (by name), largest budget first."""
@@ -171,13 +177,11 @@ def _query(
     counter without is absent)."""
     if only == "entered":
         # The entries carry their deal's columns: the request's filters apply, no join.
-        parts = []
-        for i, (mode, pairs) in enumerate(sets.values()):
-            if mode == "entered":
-                e = ctx.deal_rows(entries(ctx, pairs, ctx.t0, ctx.t1))
-                parts.append(
-                    e.select(counter=ibis.literal(i, "int64"), deal_id=e.deal_id, price=e.price)
-                )
+        parts = [
+            ctx.deal_rows(_entered(ctx, i, pairs)).select("counter", "deal_id", "price")
+            for i, (mode, pairs) in enumerate(sets.values())
+            if mode == "entered"
+        ]
         # Each deal once per counter (a deal can enter the set twice in a period).
         j = ibis.union(*parts).distinct()
     else:

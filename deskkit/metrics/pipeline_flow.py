@@ -342,8 +342,7 @@ class PipelineFlow:
 
     def sql(self) -> dict[str, str]:
         """The SQL the engine ran for these numbers (query name -> SQL), so nothing is hidden."""
-        with self._ctx.store.inline():
-            return to_sql(_queries(self._ctx, self._line))
+        return to_sql(self._ctx, lambda: _queries(self._ctx, self._line))
 
     def records(
         self,

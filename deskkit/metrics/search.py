@@ -114,7 +114,8 @@ class SearchResult:
 
     def sql(self) -> dict[str, str]:
         """The SQL the engine ran (query name -> SQL); the text appears only as a literal."""
-        return to_sql(_queries(self._ctx, self.text.lower(), self.period_only, self.limit))
+        text, period_only, limit = self.text.lower(), self.period_only, self.limit
+        return to_sql(self._ctx, lambda: _queries(self._ctx, text, period_only, limit))
 
     def records(self, entity_type: str | None = None, *, limit: int | None = None) -> pd.DataFrame:
         """Every match (of one kind of record, if given), newest first."""

@@ -125,8 +125,7 @@ class LeadSources:
 
     def sql(self) -> dict[str, str]:
         """The SQL the engine ran for these numbers (query name -> SQL)."""
-        with self._ctx.store.inline():
-            return to_sql(_queries(self._ctx))
+        return to_sql(self._ctx, lambda: _queries(self._ctx))
 
     def records(
         self, source: int | str | None = None, *, won: bool | None = None, limit: int | None = None

@@ -366,8 +366,7 @@ class OverdueTasks:
     def sql(self) -> dict[str, str]:
         """The SQL behind the numbers (query name -> SQL), whole: the tasks overdue now are
         found from the store's tables, not read from the store's kept copy."""
-        with self._ctx.store.inline():
-            return to_sql(_queries(self._ctx))
+        return to_sql(self._ctx, lambda: _queries(self._ctx))
 
     def records(
         self,

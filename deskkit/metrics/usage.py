@@ -134,7 +134,7 @@ class SystemUsage:
 
     def sql(self) -> dict[str, str]:
         """The SQL the engine ran for these numbers (query name -> SQL)."""
-        return to_sql(_queries(self._ctx, self.source))
+        return to_sql(self._ctx, lambda: _queries(self._ctx, self.source))
 
     def records(
         self, user: int | None = None, *, previous: bool = False, limit: int | None = None

@@ -64,8 +64,7 @@ class DealsByManager:
 
     def sql(self) -> dict[str, str]:
         """The SQL behind the numbers (query name -> SQL)."""
-        with self._ctx.store.inline():
-            return to_sql(_manager_queries(self._ctx))
+        return to_sql(self._ctx, lambda: _manager_queries(self._ctx))
 
     def records(self, user: int | str | None = None, *, limit: int | None = None) -> pd.DataFrame:
         """The open deals behind a manager's number (all managers when ``user`` is None)."""
@@ -146,8 +145,7 @@ class DealsWithoutTasks:
         return self.deals / self.open_deals if self.open_deals else float("nan")
 
     def sql(self) -> dict[str, str]:
-        with self._ctx.store.inline():
-            return to_sql(_no_task_queries(self._ctx))
+        return to_sql(self._ctx, lambda: _no_task_queries(self._ctx))
 
     def records(self, user: int | str | None = None, *, limit: int | None = None) -> pd.DataFrame:
         """The deals without tasks, stalest first, with ``last_activity`` (latest of creation,
@@ -228,8 +226,7 @@ class LatestDeals:
         object.__setattr__(self, "definition", LATEST_DEFINITION.format(n=self.n))
 
     def sql(self) -> dict[str, str]:
-        with self._ctx.store.inline():
-            return to_sql({"latest": _latest(self._ctx, self.n)})
+        return to_sql(self._ctx, lambda: {"latest": _latest(self._ctx, self.n)})
 
     def records(self, *, limit: int | None = None) -> pd.DataFrame:
         """The deals listed (they are the rows behind the widget)."""
